@@ -1,0 +1,28 @@
+//! Generates the tonic/prost code and the file descriptor set used by server reflection.
+//! protoc comes from `protoc-bin-vendored` so a fresh machine needs no system protoc.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "apikeys/v1/account_service.proto",
+    "apikeys/v1/api_key_service.proto",
+    "apikeys/v1/introspection_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+
+    let protos: Vec<PathBuf> = PROTOS.iter().map(|p| proto_root.join(p)).collect();
+    let includes = vec![proto_root.clone(), protoc_bin_vendored::include_path()?];
+
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("apikeys_descriptor.bin"))
+        .compile_with_config(config, &protos, &includes)?;
+
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    Ok(())
+}
