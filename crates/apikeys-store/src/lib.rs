@@ -1,0 +1,19 @@
+//! The credential store of apikeys: accounts, API keys and their audit trail on PostgreSQL or
+//! SQLite, and the key material itself (format, checksum, argon2id hashing).
+//!
+//! Nothing here knows about gRPC: callers hand in validated domain values and get models back.
+
+mod db;
+mod domain;
+mod error;
+mod key_material;
+mod models;
+mod schema;
+mod store;
+
+pub use db::{Database, DatabaseUrl, PoolOptions};
+pub use domain::{AccountId, Actor, DisplayName, Email, ValidationError};
+pub use error::StoreError;
+pub use key_material::{ClientId, ClientSecret, HashingParams, SecretHash, SecretHasher};
+pub use models::{Account, ApiKey, AuditEvent, KeyCredential};
+pub use store::{KeyPage, NewKey, PageRequest, Store};

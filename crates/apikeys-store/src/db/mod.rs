@@ -1,0 +1,34 @@
+//! Connections to either backend behind one type. diesel-async 0.9 has no async
+//! `MultiConnection`, so a pooled connection is an enum of the two kinds and
+//! [`with_connection!`] runs one query body against whichever it holds: queries are written once
+//! and type-checked for both backends.
+
+mod migrations;
+mod pool;
+mod url;
+
+pub use pool::{Database, PoolOptions};
+pub use url::DatabaseUrl;
+
+pub(crate) use pool::Connection;
+
+/// Runs `$body` with `$c` bound to the concrete connection (`&mut AsyncPgConnection` or
+/// `&mut SyncConnectionWrapper<SqliteConnection>`). The body is compiled once per backend.
+macro_rules! with_connection {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Connection::Postgres(pooled) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *pooled;
+                $body
+            }
+            $crate::db::Connection::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConnection = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_connection;
+
+pub(crate) type SqliteConnection =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;

@@ -1,0 +1,153 @@
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::{Connection as _, ConnectionError, ConnectionResult};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+
+use super::{DatabaseUrl, SqliteConnection, migrations};
+use crate::error::StoreError;
+
+/// How long SQLite waits for another writer before reporting the database as busy.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: usize,
+    /// Bound on waiting for a free connection and on opening a new one.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A pool of connections to the configured backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+    url: DatabaseUrl,
+}
+
+#[derive(Clone)]
+enum Pools {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConnection>),
+}
+
+/// One pooled connection of either kind; see [`super::with_connection!`].
+pub(crate) enum Connection {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConnection>),
+}
+
+impl Database {
+    /// Builds the pool. Connections are opened lazily, so this succeeds even while the server is
+    /// down; [`Database::migrate`] or [`Database::ping`] tell whether it is reachable.
+    pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, StoreError> {
+        let pools = match url {
+            DatabaseUrl::Postgres(raw) => {
+                // Fast recycling skips a round trip per checkout; closed connections are still
+                // discarded because the manager checks `is_closed` when one is returned.
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::new_with_config(raw.clone(), config);
+                Pools::Postgres(build_pool(manager, options)?)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut config = ManagerConfig::<SqliteConnection>::default();
+                config.custom_setup = Box::new(|path: &str| {
+                    let path = path.to_owned();
+                    Box::pin(async move {
+                        let conn = tokio::task::spawn_blocking(move || {
+                            establish_sqlite_sync(Path::new(&path))
+                        })
+                        .await
+                        .map_err(|e| ConnectionError::BadConnection(e.to_string()))??;
+                        Ok(SyncConnectionWrapper::new(conn))
+                    })
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    path.to_string_lossy().into_owned(),
+                    config,
+                );
+                Pools::Sqlite(build_pool(manager, options)?)
+            }
+        };
+        Ok(Self {
+            pools,
+            url: url.clone(),
+        })
+    }
+
+    /// Applies the embedded migrations of this backend; returns how many were pending.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        migrations::run(&self.url).await
+    }
+
+    /// Round-trips a trivial query: Ok means the store can serve.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.get().await?;
+        super::with_connection!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub(crate) async fn get(&self) -> Result<Connection, StoreError> {
+        Ok(match &self.pools {
+            Pools::Postgres(pool) => Connection::Postgres(pool.get().await?),
+            Pools::Sqlite(pool) => Connection::Sqlite(pool.get().await?),
+        })
+    }
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    options: &PoolOptions,
+) -> Result<Pool<C>, StoreError>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    Pool::builder(manager)
+        .max_size(options.max_connections)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.acquire_timeout))
+        .recycle_timeout(Some(options.acquire_timeout))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Opens a SQLite file with the settings every connection needs: WAL so readers never block the
+/// writer, a busy timeout so concurrent writers queue instead of failing, foreign keys on, and
+/// `synchronous=FULL` so an acknowledged key survives power loss.
+pub(super) fn establish_sqlite_sync(path: &Path) -> ConnectionResult<diesel::SqliteConnection> {
+    let path = path
+        .to_str()
+        .ok_or_else(|| ConnectionError::InvalidConnectionUrl("path is not UTF-8".into()))?;
+    let mut conn = diesel::SqliteConnection::establish(path)?;
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;"
+        ),
+    )
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}

@@ -1,0 +1,210 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::page::{KeyPage, PageCursor, PageRequest};
+use super::{Store, now};
+use crate::db::with_connection;
+use crate::domain::{AccountId, Actor, DisplayName, Email};
+use crate::error::StoreError;
+use crate::key_material::{ClientId, SecretHash};
+use crate::models::{ApiKey, KeyCredential, NewApiKeyRow, NewAuditEvent, audit_action};
+use crate::schema::{accounts, api_keys, audit_events};
+
+/// A key to create. The secret arrives already hashed: hashing is CPU work the caller schedules.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub account_id: AccountId,
+    pub client_id: ClientId,
+    pub email: Email,
+    pub display_name: DisplayName,
+    pub secret_hash: SecretHash,
+    pub created_by: Actor,
+}
+
+impl Store {
+    /// Creates a key if the account has API access and fewer than `max_active_keys` active keys.
+    ///
+    /// The account row is write-locked first (an UPDATE: a row lock on PostgreSQL, the write lock
+    /// on SQLite), so concurrent creates for one account cannot both pass the quota check.
+    pub async fn create_key(
+        &self,
+        new: &NewKey,
+        max_active_keys: u32,
+    ) -> Result<ApiKey, StoreError> {
+        let at = now();
+        let row = NewApiKeyRow {
+            client_id: new.client_id.as_str(),
+            account_id: new.account_id.as_str(),
+            email: new.email.as_str(),
+            display_name: new.display_name.as_str(),
+            secret_hash: new.secret_hash.as_str(),
+            created_at: at,
+            created_by: new.created_by.as_str(),
+        };
+        let audit = NewAuditEvent {
+            at,
+            actor: new.created_by.as_str(),
+            account_id: new.account_id.as_str(),
+            action: audit_action::KEY_CREATED,
+            client_id: Some(new.client_id.as_str()),
+            detail: serde_json::json!({
+                "email": new.email.as_str(),
+                "display_name": new.display_name.as_str(),
+            })
+            .to_string(),
+        };
+        let account_id = new.account_id.as_str();
+        let mut conn = self.db.get().await?;
+        with_connection!(&mut conn, |c| {
+            c.transaction::<_, StoreError, _>(async move |c| {
+                let api_access_enabled: Option<bool> =
+                    diesel::update(accounts::table.find(account_id))
+                        .set(accounts::api_access_enabled.eq(accounts::api_access_enabled))
+                        .returning(accounts::api_access_enabled)
+                        .get_result(c)
+                        .await
+                        .optional()?;
+                if api_access_enabled != Some(true) {
+                    return Err(StoreError::ApiAccessDisabled {
+                        account_id: account_id.to_owned(),
+                    });
+                }
+                let active: i64 = api_keys::table
+                    .filter(api_keys::account_id.eq(account_id))
+                    .filter(api_keys::revoked_at.is_null())
+                    .count()
+                    .get_result(c)
+                    .await?;
+                if active >= i64::from(max_active_keys) {
+                    return Err(StoreError::KeyLimitReached {
+                        account_id: account_id.to_owned(),
+                        limit: max_active_keys,
+                    });
+                }
+                let key = diesel::insert_into(api_keys::table)
+                    .values(&row)
+                    .returning(ApiKey::as_returning())
+                    .get_result(c)
+                    .await?;
+                diesel::insert_into(audit_events::table)
+                    .values(&audit)
+                    .execute(c)
+                    .await?;
+                Ok(key)
+            })
+            .await
+        })
+    }
+
+    /// Revokes an active key of `account_id`. Unknown, already revoked and other accounts' keys
+    /// are all [`StoreError::KeyNotFound`], so a caller learns nothing about keys it does not own.
+    pub async fn revoke_key(
+        &self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+        actor: &Actor,
+    ) -> Result<ApiKey, StoreError> {
+        let at = now();
+        let audit = NewAuditEvent {
+            at,
+            actor: actor.as_str(),
+            account_id: account_id.as_str(),
+            action: audit_action::KEY_REVOKED,
+            client_id: Some(client_id.as_str()),
+            detail: "{}".to_owned(),
+        };
+        let mut conn = self.db.get().await?;
+        with_connection!(&mut conn, |c| {
+            c.transaction::<_, StoreError, _>(async move |c| {
+                let key = diesel::update(
+                    api_keys::table
+                        .filter(api_keys::client_id.eq(client_id.as_str()))
+                        .filter(api_keys::account_id.eq(account_id.as_str()))
+                        .filter(api_keys::revoked_at.is_null()),
+                )
+                .set((
+                    api_keys::revoked_at.eq(at),
+                    api_keys::revoked_by.eq(actor.as_str()),
+                ))
+                .returning(ApiKey::as_returning())
+                .get_result(c)
+                .await
+                .optional()?
+                .ok_or(StoreError::KeyNotFound)?;
+                diesel::insert_into(audit_events::table)
+                    .values(&audit)
+                    .execute(c)
+                    .await?;
+                Ok(key)
+            })
+            .await
+        })
+    }
+
+    /// One page of an account's active keys, newest first (keyset pagination on
+    /// `(created_at, client_id)`, served by the `api_keys_active_by_account` index).
+    pub async fn list_active_keys(
+        &self,
+        account_id: &AccountId,
+        page: &PageRequest,
+    ) -> Result<KeyPage, StoreError> {
+        let limit = i64::from(page.page_size()) + 1;
+        let after = page.cursor();
+        let mut conn = self.db.get().await?;
+        let mut keys: Vec<ApiKey> = with_connection!(&mut conn, |c| {
+            let mut query = api_keys::table
+                .filter(api_keys::account_id.eq(account_id.as_str()))
+                .filter(api_keys::revoked_at.is_null())
+                .into_boxed();
+            if let Some(cursor) = after {
+                query = query.filter(
+                    api_keys::created_at
+                        .lt(cursor.created_at)
+                        .or(api_keys::created_at
+                            .eq(cursor.created_at)
+                            .and(api_keys::client_id.lt(cursor.client_id.as_str()))),
+                );
+            }
+            query
+                .order((api_keys::created_at.desc(), api_keys::client_id.desc()))
+                .limit(limit)
+                .select(ApiKey::as_select())
+                .load(c)
+                .await
+        })?;
+        let next = if keys.len() > page.page_size() as usize {
+            keys.truncate(page.page_size() as usize);
+            keys.last().map(|last| PageCursor::after(account_id, last))
+        } else {
+            None
+        };
+        Ok(KeyPage::new(keys, next))
+    }
+
+    /// Everything needed to verify a presented secret for `client_id`, or `None` if no such key
+    /// was ever issued.
+    pub async fn find_credential(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<KeyCredential>, StoreError> {
+        let mut conn = self.db.get().await?;
+        let found: Option<(ApiKey, String, bool)> = with_connection!(&mut conn, |c| {
+            api_keys::table
+                .inner_join(accounts::table)
+                .filter(api_keys::client_id.eq(client_id.as_str()))
+                .select((
+                    ApiKey::as_select(),
+                    api_keys::secret_hash,
+                    accounts::api_access_enabled,
+                ))
+                .get_result(c)
+                .await
+                .optional()
+        })?;
+        Ok(found.map(|(key, hash, enabled)| KeyCredential {
+            key,
+            secret_hash: SecretHash::from_stored(hash),
+            account_api_access_enabled: enabled,
+        }))
+    }
+}

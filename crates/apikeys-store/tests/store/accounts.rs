@@ -1,0 +1,50 @@
+use apikeys_store::StoreError;
+
+use crate::support::*;
+
+crate::store_test_suite!(
+    unknown_account_reads_as_none,
+    access_toggles_and_is_audited,
+    migrations_are_idempotent,
+);
+
+async fn unknown_account_reads_as_none(backend: Backend) {
+    let store = migrated_store(backend).await;
+    assert_eq!(store.get_account(&account("nobody")).await.unwrap(), None);
+}
+
+async fn access_toggles_and_is_audited(backend: Backend) {
+    let store = migrated_store(backend).await;
+    let acme = account("acme");
+    let enabled = store.set_api_access(&acme, true, &actor()).await.unwrap();
+    assert!(enabled.api_access_enabled);
+    let disabled = store.set_api_access(&acme, false, &actor()).await.unwrap();
+    assert!(!disabled.api_access_enabled);
+    assert_eq!(disabled.created_at, enabled.created_at);
+    assert!(disabled.updated_at >= enabled.updated_at);
+    assert_eq!(store.get_account(&acme).await.unwrap(), Some(disabled));
+
+    let events = store.recent_audit_events(&acme, 10).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["account.api_access_disabled", "account.api_access_enabled"]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor == "user-1" && e.account_id == "acme")
+    );
+}
+
+async fn migrations_are_idempotent(backend: Backend) {
+    let store = migrated_store(backend).await;
+    let again = store.database().migrate().await.unwrap();
+    assert_eq!(again, 0);
+    // The store still works after a second run.
+    let acme = enabled_account(&store, "acme").await;
+    let (key, _) = new_key(&acme, "ops@acme.com");
+    store.create_key(&key, 10).await.unwrap();
+    let error = store.create_key(&key, 10).await.unwrap_err();
+    assert!(matches!(error, StoreError::Internal(_)), "{error:?}");
+}
