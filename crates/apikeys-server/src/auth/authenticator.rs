@@ -1,0 +1,259 @@
+use std::sync::Arc;
+
+use jsonwebtoken::{Validation, decode, decode_header};
+use serde::Deserialize;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Status};
+
+use super::keys::VerificationKeys;
+use crate::error::ApiError;
+
+/// Real caller tokens are well under this; longer ones are refused before any parsing.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Tolerated clock skew between the identity provider and this server.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// A verified caller, put into each request's extensions by the [`Authenticator`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub email: Option<String>,
+    pub account_id: Option<String>,
+    pub role: Option<String>,
+    pub staff: bool,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    staff: bool,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Verifies caller tokens; as a tonic interceptor it rejects unauthenticated calls before any
+/// handler runs. Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: Arc<VerificationKeys>,
+}
+
+impl Authenticator {
+    pub fn new(keys: VerificationKeys) -> Self {
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, ApiError> {
+        let value = metadata
+            .get("authorization")
+            .ok_or(ApiError::Unauthenticated("missing authorization metadata"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("authorization metadata is not valid ASCII"))?;
+        let token = bearer_token(value).ok_or(ApiError::Unauthenticated(
+            "authorization metadata must be `Bearer <token>`",
+        ))?;
+        self.verify(token)
+    }
+
+    fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let invalid = || ApiError::Unauthenticated("invalid or expired caller token");
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let header = decode_header(token).map_err(|_| invalid())?;
+        let (key, algorithm) = self
+            .keys
+            .select(header.alg, header.kid.as_deref())
+            .ok_or_else(invalid)?;
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[self.keys.issuer()]);
+        validation.set_audience(&[self.keys.audience()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        let claims = decode::<Claims>(token, key, &validation)
+            .map_err(|error| {
+                tracing::debug!(reason = %error.kind_name(), "caller token rejected");
+                invalid()
+            })?
+            .claims;
+        if claims.sub.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Caller {
+            subject: claims.sub,
+            email: claims.email,
+            account_id: claims.account_id,
+            role: claims.role,
+            staff: claims.staff,
+            scopes: claims
+                .scope
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+impl tonic::service::Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let caller = self.authenticate(request.metadata())?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Describes a jsonwebtoken error without its payload (messages may quote token contents).
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    fn kind_name(&self) -> String {
+        let kind = format!("{:?}", self.kind());
+        kind.split(['(', ' '])
+            .next()
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    use serde_json::json;
+    use tonic::metadata::MetadataValue;
+
+    use super::*;
+    use crate::auth::keys::IdentityProvider;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(
+            VerificationKeys::from_provider(&IdentityProvider::Hs256Secret {
+                secret: SECRET.to_vec(),
+                issuer: "https://idp.test".into(),
+                audience: "apikeys".into(),
+            })
+            .unwrap(),
+        )
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn token(claims: serde_json::Value, key: &[u8]) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    }
+
+    fn good_claims() -> serde_json::Value {
+        json!({
+            "sub": "user-1", "email": "jo@acme.com", "account_id": "acme", "role": "owner",
+            "scope": "introspect other", "iss": "https://idp.test", "aud": "apikeys",
+            "exp": now() + 600, "iat": now(),
+        })
+    }
+
+    fn metadata(value: &str) -> MetadataMap {
+        let mut map = MetadataMap::new();
+        map.insert("authorization", MetadataValue::try_from(value).unwrap());
+        map
+    }
+
+    #[test]
+    fn valid_token_yields_the_caller() {
+        let caller = authenticator()
+            .authenticate(&metadata(&format!(
+                "Bearer {}",
+                token(good_claims(), SECRET)
+            )))
+            .unwrap();
+        assert_eq!(caller.subject, "user-1");
+        assert_eq!(caller.account_id.as_deref(), Some("acme"));
+        assert_eq!(caller.role.as_deref(), Some("owner"));
+        assert_eq!(caller.scopes, ["introspect", "other"]);
+        assert!(!caller.staff);
+    }
+
+    #[test]
+    fn bad_tokens_are_unauthenticated() {
+        let mut expired = good_claims();
+        expired["exp"] = json!(now() - 3600);
+        let mut not_yet = good_claims();
+        not_yet["nbf"] = json!(now() + 3600);
+        let mut wrong_iss = good_claims();
+        wrong_iss["iss"] = json!("https://evil.test");
+        let mut wrong_aud = good_claims();
+        wrong_aud["aud"] = json!("other");
+        let mut no_exp = good_claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let unsigned = {
+            let good = token(good_claims(), SECRET);
+            let payload = good.split('.').nth(1).unwrap().to_owned();
+            format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+        };
+        let huge = "a".repeat(10_000);
+        let cases = [
+            format!("Bearer {}", token(expired, SECRET)),
+            format!("Bearer {}", token(not_yet, SECRET)),
+            format!("Bearer {}", token(wrong_iss, SECRET)),
+            format!("Bearer {}", token(wrong_aud, SECRET)),
+            format!("Bearer {}", token(no_exp, SECRET)),
+            format!(
+                "Bearer {}",
+                token(good_claims(), b"another-secret-another-secret!!")
+            ),
+            format!("Bearer {unsigned}"),
+            format!("Bearer {huge}"),
+            "Bearer not.a.jwt".to_owned(),
+            "Basic dXNlcjpwYXNz".to_owned(),
+            "Bearer".to_owned(),
+        ];
+        for value in cases {
+            let error = authenticator().authenticate(&metadata(&value)).unwrap_err();
+            assert!(matches!(error, ApiError::Unauthenticated(_)), "{value}");
+        }
+        let missing = authenticator()
+            .authenticate(&MetadataMap::new())
+            .unwrap_err();
+        assert!(matches!(missing, ApiError::Unauthenticated(_)));
+    }
+
+    #[test]
+    fn non_ascii_metadata_is_unauthenticated() {
+        let mut map = MetadataMap::new();
+        map.insert(
+            "authorization",
+            MetadataValue::try_from(&b"Bearer \xff\xfe"[..]).unwrap(),
+        );
+        assert!(matches!(
+            authenticator().authenticate(&map),
+            Err(ApiError::Unauthenticated(_))
+        ));
+    }
+}

@@ -1,0 +1,203 @@
+//! Local mode: with no identity provider configured, the server signs and accepts its own caller
+//! tokens with a random HS256 key kept in a file beside its data. For development only.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::Serialize;
+
+use super::keys::VerificationKeys;
+
+pub(crate) const LOCAL_ISSUER: &str = "apikeys-local";
+pub(crate) const LOCAL_AUDIENCE: &str = "apikeys";
+const KEY_BYTES: usize = 32;
+
+/// The local-mode signing key, loaded from (or created in) its file.
+pub struct LocalSigningKey {
+    secret: SecretSlice<u8>,
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalKeyError {
+    #[error("cannot read or create the local signing key {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the local signing key {path} is corrupt; delete it to make a new one")]
+    Corrupt { path: String },
+    #[error("cannot sign the token: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+/// What `apikeys token` puts in a caller token.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub subject: String,
+    pub email: Option<String>,
+    pub account_id: Option<String>,
+    pub role: Option<String>,
+    pub staff: bool,
+    pub scope: Option<String>,
+    pub ttl_seconds: u64,
+}
+
+#[derive(Serialize)]
+struct LocalClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    iat: i64,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    staff: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+impl LocalSigningKey {
+    /// Reads the key file, or creates it (mode 0600) with a fresh random key. Two processes
+    /// racing to create it end up with the same key: creation is exclusive, the loser reads.
+    pub fn load_or_create(path: &Path) -> Result<Self, LocalKeyError> {
+        let io = |source| LocalKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match create_exclusive(path) {
+            Ok(mut file) => {
+                let mut secret = vec![0u8; KEY_BYTES];
+                OsRng.fill_bytes(&mut secret);
+                file.write_all(STANDARD.encode(&secret).as_bytes())
+                    .map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(Self {
+                    secret: secret.into(),
+                    path: path.to_owned(),
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let encoded = std::fs::read_to_string(path).map_err(io)?;
+                let secret = STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+                    .filter(|secret| secret.len() == KEY_BYTES)
+                    .ok_or_else(|| LocalKeyError::Corrupt {
+                        path: path.display().to_string(),
+                    })?;
+                Ok(Self {
+                    secret: secret.into(),
+                    path: path.to_owned(),
+                })
+            }
+            Err(error) => Err(io(error)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn verification_keys(&self) -> VerificationKeys {
+        VerificationKeys::hs256(self.secret.expose_secret(), LOCAL_ISSUER, LOCAL_AUDIENCE)
+    }
+
+    pub fn mint(&self, request: &TokenRequest) -> Result<String, LocalKeyError> {
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(request.ttl_seconds).unwrap_or(i64::MAX / 2);
+        let claims = LocalClaims {
+            iss: LOCAL_ISSUER,
+            aud: LOCAL_AUDIENCE,
+            sub: &request.subject,
+            iat: now,
+            exp: now.saturating_add(ttl),
+            email: request.email.as_deref(),
+            account_id: request.account_id.as_deref(),
+            role: request.role.as_deref(),
+            staff: request.staff,
+            scope: request.scope.as_deref(),
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(self.secret.expose_secret()),
+        )?)
+    }
+}
+
+fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::metadata::{MetadataMap, MetadataValue};
+
+    use super::*;
+    use crate::auth::Authenticator;
+
+    #[test]
+    fn minted_tokens_verify_and_the_key_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apikeys.db.signing-key");
+        let key = LocalSigningKey::load_or_create(&path).unwrap();
+        let token = key
+            .mint(&TokenRequest {
+                subject: "jo".into(),
+                email: None,
+                account_id: Some("acme".into()),
+                role: Some("owner".into()),
+                staff: true,
+                scope: Some("introspect".into()),
+                ttl_seconds: 60,
+            })
+            .unwrap();
+
+        let reloaded = LocalSigningKey::load_or_create(&path).unwrap();
+        let mut metadata = MetadataMap::new();
+        metadata.insert(
+            "authorization",
+            MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+        );
+        let caller = Authenticator::new(reloaded.verification_keys())
+            .authenticate(&metadata)
+            .unwrap();
+        assert_eq!(caller.subject, "jo");
+        assert!(caller.staff);
+        assert_eq!(caller.scopes, ["introspect"]);
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_key_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "not base64 !!").unwrap();
+        assert!(matches!(
+            LocalSigningKey::load_or_create(&path),
+            Err(LocalKeyError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+//! Who is calling: caller tokens (`authorization: Bearer <JWT>`) verified against the identity
+//! provider's keys or the local-mode key, and the rules of what each caller may do.
+
+mod authenticator;
+mod keys;
+mod local;
+mod policy;
+
+pub use authenticator::{Authenticator, Caller};
+pub use keys::{IdentityProvider, VerificationKeys};
+pub use local::{LocalSigningKey, TokenRequest};
+pub use policy::{authorize_introspection, authorize_key_management, authorize_staff};

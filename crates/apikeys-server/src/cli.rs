@@ -1,0 +1,225 @@
+//! Command line and environment: every flag also reads an `APIKEYS_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "apikeys",
+    version,
+    about = "API credentials of corporate accounts, served over gRPC"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the data lives: sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "APIKEYS_DATABASE_URL",
+        default_value = "sqlite://apikeys.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Local-mode signing key file [default: `<sqlite file>.signing-key`, or ./apikeys.signing-key
+    /// on PostgreSQL].
+    #[arg(long, env = "APIKEYS_LOCAL_SIGNING_KEY_FILE", global = true)]
+    pub local_signing_key_file: Option<PathBuf>,
+
+    /// Log format on stderr. The level is set with RUST_LOG (default: info).
+    #[arg(long, env = "APIKEYS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations and serve gRPC until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a caller token signed with the local-mode key (development only).
+    Token(TokenArgs),
+    /// Switch API access of an account, straight on the database.
+    Accounts {
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed on stdout).
+    #[arg(long, env = "APIKEYS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Most active keys one account may hold.
+    #[arg(
+        long,
+        env = "APIKEYS_MAX_ACTIVE_KEYS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_active_keys: u32,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "APIKEYS_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: usize,
+
+    /// How often the store is probed for the health service, in milliseconds.
+    #[arg(
+        long,
+        env = "APIKEYS_HEALTH_CHECK_INTERVAL_MS",
+        default_value_t = 2_000
+    )]
+    pub health_check_interval_ms: u64,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub hashing: HashingArgs,
+}
+
+/// The identity provider whose tokens callers present. None of these: local mode.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// HS256 shared secret of the identity provider.
+    #[arg(
+        long,
+        env = "APIKEYS_JWT_HS256_SECRET",
+        hide_env_values = true,
+        conflicts_with_all = ["jwt_public_key_file", "jwt_jwks_file"],
+        requires_all = ["jwt_issuer", "jwt_audience"]
+    )]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM public key of the identity provider (RSA, EC P-256 or Ed25519).
+    #[arg(
+        long,
+        env = "APIKEYS_JWT_PUBLIC_KEY_FILE",
+        conflicts_with = "jwt_jwks_file",
+        requires_all = ["jwt_issuer", "jwt_audience"]
+    )]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// JWKS file of the identity provider; tokens select a key by `kid`.
+    #[arg(long, env = "APIKEYS_JWT_JWKS_FILE", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// Required `iss` of caller tokens.
+    #[arg(long, env = "APIKEYS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of caller tokens.
+    #[arg(long, env = "APIKEYS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HashingArgs {
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    #[arg(long, env = "APIKEYS_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations (OWASP: 2).
+    #[arg(long, env = "APIKEYS_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// argon2id lanes (OWASP: 1).
+    #[arg(long, env = "APIKEYS_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+
+    /// Threads hashing at once [default: the number of cores].
+    #[arg(long, env = "APIKEYS_HASH_WORKERS")]
+    pub hash_workers: Option<usize>,
+
+    /// Hashing jobs allowed to wait; beyond that calls fail fast with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "APIKEYS_HASH_QUEUE_LIMIT", default_value_t = 64)]
+    pub hash_queue_limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The caller's user id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// The caller's account (`account_id`).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The caller's role on the account: owner, admin, member, …
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The caller's email.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Mark the caller as company staff (may switch API access).
+    #[arg(long)]
+    pub staff: bool,
+    /// Space-separated scopes, e.g. `introspect` for a gateway.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Lifetime of the token in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Turn API access on.
+    Enable { account_id: String },
+    /// Turn API access off: every key of the account stops working at once.
+    Disable { account_id: String },
+    /// Print the account's API access state.
+    Show { account_id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["apikeys", "migrate", "--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(cli.global.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn identity_provider_needs_issuer_and_audience() {
+        let missing = Cli::try_parse_from(["apikeys", "serve", "--jwt-hs256-secret", "s"]);
+        assert!(missing.is_err());
+        let complete = Cli::try_parse_from([
+            "apikeys",
+            "serve",
+            "--jwt-hs256-secret",
+            "s",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a",
+        ]);
+        assert!(complete.is_ok());
+    }
+}

@@ -1,0 +1,79 @@
+use apikeys_proto::pb;
+use apikeys_proto::pb::account_service_server::AccountService;
+use apikeys_store::{AccountId, Actor, Store};
+use tonic::{Request, Response, Status};
+use tracing::{Span, field, instrument};
+
+use super::{caller, convert};
+use crate::auth::{Caller, authorize_staff};
+use crate::error::ApiError;
+
+pub struct AccountServiceImpl {
+    store: Store,
+}
+
+impl AccountServiceImpl {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    async fn set_access(
+        &self,
+        caller: &Caller,
+        request: pb::SetApiAccessRequest,
+    ) -> Result<pb::Account, ApiError> {
+        authorize_staff(caller)?;
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        let account = self
+            .store
+            .set_api_access(&account_id, request.enabled, &Actor::new(&caller.subject))
+            .await?;
+        tracing::info!(enabled = request.enabled, "api access changed");
+        Ok(convert::account(account))
+    }
+
+    async fn get(
+        &self,
+        caller: &Caller,
+        request: pb::GetAccountRequest,
+    ) -> Result<pb::Account, ApiError> {
+        authorize_staff(caller)?;
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        Ok(match self.store.get_account(&account_id).await? {
+            Some(account) => convert::account(account),
+            // Never switched on: API access is off, and there is no change time to report.
+            None => pb::Account {
+                account_id: account_id.as_str().to_owned(),
+                api_access_enabled: false,
+                update_time: None,
+            },
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AccountService for AccountServiceImpl {
+    #[instrument(name = "SetApiAccess", skip_all, fields(account_id = field::Empty))]
+    async fn set_api_access(
+        &self,
+        request: Request<pb::SetApiAccessRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.set_access(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(name = "GetAccount", skip_all, fields(account_id = field::Empty))]
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.get(&caller, request.into_inner()).await?,
+        ))
+    }
+}

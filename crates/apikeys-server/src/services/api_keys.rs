@@ -1,0 +1,150 @@
+use std::sync::Arc;
+
+use apikeys_proto::pb;
+use apikeys_proto::pb::api_key_service_server::ApiKeyService;
+use apikeys_store::{
+    AccountId, Actor, ClientId, ClientSecret, DisplayName, Email, NewKey, PageRequest, Store,
+};
+use tonic::{Request, Response, Status};
+use tracing::{Span, field, instrument};
+
+use super::{caller, convert};
+use crate::auth::{Caller, authorize_key_management};
+use crate::error::ApiError;
+use crate::secret_work::SecretWork;
+
+/// Per-account limits on keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLimits {
+    pub max_active_keys: u32,
+}
+
+pub struct ApiKeyServiceImpl {
+    store: Store,
+    secrets: Arc<SecretWork>,
+    limits: KeyLimits,
+}
+
+impl ApiKeyServiceImpl {
+    pub fn new(store: Store, secrets: Arc<SecretWork>, limits: KeyLimits) -> Self {
+        Self {
+            store,
+            secrets,
+            limits,
+        }
+    }
+
+    async fn create(
+        &self,
+        caller: &Caller,
+        request: pb::CreateKeyRequest,
+    ) -> Result<pb::CreateKeyResponse, ApiError> {
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        authorize_key_management(caller, &account_id)?;
+        let email = Email::parse("email", &request.email)?;
+        let display_name = DisplayName::parse("display_name", &request.display_name)?;
+
+        let secret = ClientSecret::generate();
+        let secret_hash = self.secrets.hash(secret.clone()).await?;
+        let new_key = NewKey {
+            account_id,
+            client_id: ClientId::generate(),
+            email,
+            display_name,
+            secret_hash,
+            created_by: Actor::new(&caller.subject),
+        };
+        Span::current().record("client_id", new_key.client_id.as_str());
+        let key = self
+            .store
+            .create_key(&new_key, self.limits.max_active_keys)
+            .await?;
+        tracing::info!("api key created");
+        Ok(pb::CreateKeyResponse {
+            key: Some(convert::api_key(key)),
+            client_secret: secret.expose().to_owned(),
+        })
+    }
+
+    async fn list(
+        &self,
+        caller: &Caller,
+        request: pb::ListKeysRequest,
+    ) -> Result<pb::ListKeysResponse, ApiError> {
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        authorize_key_management(caller, &account_id)?;
+        let page = PageRequest::parse(&account_id, request.page_size, &request.page_token)?;
+        let page = self.store.list_active_keys(&account_id, &page).await?;
+        Ok(pb::ListKeysResponse {
+            keys: page.keys.into_iter().map(convert::api_key).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        caller: &Caller,
+        request: pb::RevokeKeyRequest,
+    ) -> Result<pb::RevokeKeyResponse, ApiError> {
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        authorize_key_management(caller, &account_id)?;
+        if request.client_id.is_empty() {
+            return Err(ApiError::Invalid(apikeys_store::ValidationError::new(
+                "client_id",
+                "must not be empty",
+            )));
+        }
+        // Anything that is not one of our client ids cannot name a key: not found, like any
+        // unknown key.
+        let client_id =
+            ClientId::parse("client_id", &request.client_id).map_err(|_| ApiError::KeyNotFound)?;
+        Span::current().record("client_id", client_id.as_str());
+        let key = self
+            .store
+            .revoke_key(&account_id, &client_id, &Actor::new(&caller.subject))
+            .await?;
+        tracing::info!("api key revoked");
+        Ok(pb::RevokeKeyResponse {
+            key: Some(convert::api_key(key)),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl ApiKeyService for ApiKeyServiceImpl {
+    #[instrument(name = "CreateKey", skip_all, fields(account_id = field::Empty, client_id = field::Empty))]
+    async fn create_key(
+        &self,
+        request: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.create(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(name = "ListKeys", skip_all, fields(account_id = field::Empty))]
+    async fn list_keys(
+        &self,
+        request: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.list(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(name = "RevokeKey", skip_all, fields(account_id = field::Empty, client_id = field::Empty))]
+    async fn revoke_key(
+        &self,
+        request: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::RevokeKeyResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.revoke(&caller, request.into_inner()).await?,
+        ))
+    }
+}
