@@ -38,7 +38,10 @@ mod tests {
             "apikeys.v1.AccountService",
             "apikeys.v1.IntrospectionService",
         ] {
-            assert!(services.iter().any(|s| s == expected), "{expected} missing from {services:?}");
+            assert!(
+                services.iter().any(|s| s == expected),
+                "{expected} missing from {services:?}"
+            );
         }
     }
 }

@@ -44,8 +44,9 @@ impl TestDatabase {
                 }
             }
             Backend::Postgres => {
-                let admin_url = std::env::var(POSTGRES_URL_VAR)
-                    .unwrap_or_else(|_| panic!("{POSTGRES_URL_VAR} must be set for PostgreSQL tests"));
+                let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+                    panic!("{POSTGRES_URL_VAR} must be set for PostgreSQL tests")
+                });
                 let name = format!("apikeys_test_{:016x}", rand::thread_rng().r#gen::<u64>());
                 let mut admin = AsyncPgConnection::establish(&admin_url)
                     .await
@@ -92,9 +93,10 @@ impl Drop for TestDatabase {
                 .expect("cleanup runtime");
             runtime.block_on(async {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                 }
             });
         });
@@ -138,6 +140,9 @@ mod tests {
             replace_database_name("postgres://u:p@h/test?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(replace_database_name("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            replace_database_name("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 }

@@ -144,12 +144,11 @@ fn read(path: &Path) -> Result<Vec<u8>, KeyLoadError> {
     })
 }
 
+type PemParser = fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>;
+
 fn load_pem(path: &Path) -> Result<VerificationKey, KeyLoadError> {
     let pem = read(path)?;
-    let candidates: [(
-        fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>,
-        &[Algorithm],
-    ); 3] = [
+    let candidates: [(PemParser, &[Algorithm]); 3] = [
         (DecodingKey::from_rsa_pem, RSA_ALGORITHMS),
         (DecodingKey::from_ec_pem, &[Algorithm::ES256]),
         (DecodingKey::from_ed_pem, &[Algorithm::EdDSA]),

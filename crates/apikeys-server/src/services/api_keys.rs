@@ -91,16 +91,9 @@ impl ApiKeyServiceImpl {
         let account_id = AccountId::parse("account_id", &request.account_id)?;
         Span::current().record("account_id", account_id.as_str());
         authorize_key_management(caller, &account_id)?;
-        if request.client_id.is_empty() {
-            return Err(ApiError::Invalid(apikeys_store::ValidationError::new(
-                "client_id",
-                "must not be empty",
-            )));
-        }
-        // Anything that is not one of our client ids cannot name a key: not found, like any
-        // unknown key.
-        let client_id =
-            ClientId::parse("client_id", &request.client_id).map_err(|_| ApiError::KeyNotFound)?;
+        // A well-bounded id in another format names no key of ours: not found, like any other.
+        let client_id = ClientId::parse_reference("client_id", &request.client_id)?
+            .ok_or(ApiError::KeyNotFound)?;
         Span::current().record("client_id", client_id.as_str());
         let key = self
             .store

@@ -10,7 +10,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Arbitrary but fixed key of the advisory lock that serialises replicas migrating at once.
-const MIGRATION_LOCK_KEY: i64 = 0x6170_696b_6579_73;
+const MIGRATION_LOCK_KEY: i64 = 0x0061_7069_6b65_7973; // "apikeys"
 
 /// Applies pending migrations. Diesel's harness is synchronous, so it runs on a blocking thread.
 pub(super) async fn run(url: &DatabaseUrl) -> Result<usize, StoreError> {

@@ -46,6 +46,10 @@ enum Pools {
 }
 
 /// One pooled connection of either kind; see [`super::with_connection!`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one query; boxing would allocate per checkout"
+)]
 pub(crate) enum Connection {
     Postgres(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConnection>),

@@ -17,6 +17,16 @@ impl ClientId {
 
     /// Accepts only the exact format this service issues.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        Self::parse_reference(field, raw)?
+            .ok_or_else(|| ValidationError::new(field, "is not a client id issued by this service"))
+    }
+
+    /// For a client id that names a key to look up: empty or oversized input is invalid, while
+    /// a well-bounded string of another format is `Ok(None)`, as it names no key of ours.
+    pub fn parse_reference(
+        field: &'static str,
+        raw: &str,
+    ) -> Result<Option<Self>, ValidationError> {
         if raw.is_empty() {
             return Err(ValidationError::new(field, "must not be empty"));
         }
@@ -29,13 +39,7 @@ impl ClientId {
         let well_formed = raw
             .strip_prefix(PREFIX)
             .is_some_and(|rest| rest.len() == RANDOM_LEN && base62::is_base62(rest));
-        if !well_formed {
-            return Err(ValidationError::new(
-                field,
-                "is not a client id issued by this service",
-            ));
-        }
-        Ok(Self(raw.to_owned()))
+        Ok(well_formed.then(|| Self(raw.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -82,5 +86,20 @@ mod tests {
             );
         }
         assert!(ClientId::parse("client_id", &"a".repeat(10_000)).is_err());
+    }
+
+    #[test]
+    fn references_distinguish_invalid_from_unknown() {
+        assert!(ClientId::parse_reference("client_id", "").is_err());
+        assert!(ClientId::parse_reference("client_id", &"a".repeat(129)).is_err());
+        assert_eq!(
+            ClientId::parse_reference("client_id", "someone-elses-id").unwrap(),
+            None
+        );
+        let id = ClientId::generate();
+        assert_eq!(
+            ClientId::parse_reference("client_id", id.as_str()).unwrap(),
+            Some(id)
+        );
     }
 }
