@@ -68,8 +68,10 @@ cleanup() {
   summary
   if ((rc == 0 && FAILED == 0)); then
     echo "INTEROP: ALL PASSED (${#RESULTS[@]} steps)"
+    echo "interop: ${#RESULTS[@]} passed, 0 failed"
   else
     echo "INTEROP: FAILED ($FAILED failed step(s), exit ${rc})"
+    echo "interop: $((${#RESULTS[@]} - FAILED)) passed, $FAILED failed"
     ((rc == 0)) && rc=1
   fi
   if [[ -n $TMP ]]; then

@@ -88,6 +88,14 @@ pub struct ServeArgs {
     )]
     pub health_check_interval_ms: u64,
 
+    /// How often the last use of keys is written to the database, in milliseconds.
+    #[arg(
+        long,
+        env = "APIKEYS_LAST_USED_FLUSH_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub last_used_flush_interval_ms: u64,
+
     #[command(flatten)]
     pub identity: IdentityArgs,
 

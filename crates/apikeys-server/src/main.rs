@@ -9,6 +9,7 @@ mod secret_work;
 mod server;
 mod services;
 mod telemetry;
+mod usage;
 
 use std::process::ExitCode;
 

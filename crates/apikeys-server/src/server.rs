@@ -22,6 +22,7 @@ use crate::commands::{local_key_path, open_store};
 use crate::health;
 use crate::secret_work::SecretWork;
 use crate::services::{AccountServiceImpl, ApiKeyServiceImpl, IntrospectionServiceImpl, KeyLimits};
+use crate::usage::UsageRecorder;
 
 /// Largest request accepted; real requests are well under 1 KiB.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -61,9 +62,11 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let usage = Arc::new(UsageRecorder::default());
     let api_keys = ApiKeyServiceServer::new(ApiKeyServiceImpl::new(
         store.clone(),
         Arc::clone(&secrets),
+        Arc::clone(&usage),
         KeyLimits {
             max_active_keys: args.max_active_keys,
         },
@@ -71,9 +74,12 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     .max_decoding_message_size(MAX_REQUEST_BYTES);
     let accounts = AccountServiceServer::new(AccountServiceImpl::new(store.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let introspection =
-        IntrospectionServiceServer::new(IntrospectionServiceImpl::new(store.clone(), secrets))
-            .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let introspection = IntrospectionServiceServer::new(IntrospectionServiceImpl::new(
+        store.clone(),
+        secrets,
+        Arc::clone(&usage),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -85,6 +91,13 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         store.database().clone(),
         Duration::from_millis(args.health_check_interval_ms.max(100)),
     ));
+
+    let usage_flusher = tokio::spawn({
+        let usage = Arc::clone(&usage);
+        let store = store.clone();
+        let interval = Duration::from_millis(args.last_used_flush_interval_ms.max(10));
+        async move { usage.flush_periodically(store, interval).await }
+    });
 
     tracing::info!(address = %local_addr, database = %store.database().url().redacted(), "serving");
     {
@@ -109,6 +122,8 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         )
         .await;
     monitor.abort();
+    usage_flusher.abort();
+    usage.flush(&store).await;
     result.context("gRPC server failed")?;
     tracing::info!("shut down cleanly");
     Ok(())

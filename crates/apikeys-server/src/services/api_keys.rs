@@ -12,6 +12,7 @@ use super::{caller, convert};
 use crate::auth::{Caller, authorize_key_management};
 use crate::error::ApiError;
 use crate::secret_work::SecretWork;
+use crate::usage::UsageRecorder;
 
 /// Per-account limits on keys.
 #[derive(Debug, Clone, Copy)]
@@ -22,14 +23,21 @@ pub struct KeyLimits {
 pub struct ApiKeyServiceImpl {
     store: Store,
     secrets: Arc<SecretWork>,
+    usage: Arc<UsageRecorder>,
     limits: KeyLimits,
 }
 
 impl ApiKeyServiceImpl {
-    pub fn new(store: Store, secrets: Arc<SecretWork>, limits: KeyLimits) -> Self {
+    pub fn new(
+        store: Store,
+        secrets: Arc<SecretWork>,
+        usage: Arc<UsageRecorder>,
+        limits: KeyLimits,
+    ) -> Self {
         Self {
             store,
             secrets,
+            usage,
             limits,
         }
     }
@@ -78,7 +86,17 @@ impl ApiKeyServiceImpl {
         let page = PageRequest::parse(&account_id, request.page_size, &request.page_token)?;
         let page = self.store.list_active_keys(&account_id, &page).await?;
         Ok(pb::ListKeysResponse {
-            keys: page.keys.into_iter().map(convert::api_key).collect(),
+            keys: page
+                .keys
+                .into_iter()
+                .map(|mut key| {
+                    // Uses this replica has not flushed yet are newer than the stored value.
+                    if let Some(pending) = self.usage.pending(&key.client_id) {
+                        key.last_used_at = key.last_used_at.max(Some(pending));
+                    }
+                    convert::api_key(key)
+                })
+                .collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         })
     }

@@ -10,10 +10,12 @@ use super::{caller, convert};
 use crate::auth::{Caller, authorize_introspection};
 use crate::error::ApiError;
 use crate::secret_work::SecretWork;
+use crate::usage::UsageRecorder;
 
 pub struct IntrospectionServiceImpl {
     store: Store,
     secrets: Arc<SecretWork>,
+    usage: Arc<UsageRecorder>,
 }
 
 /// RFC 7662 §2.2: an inactive answer says nothing else.
@@ -22,8 +24,12 @@ fn inactive() -> pb::IntrospectResponse {
 }
 
 impl IntrospectionServiceImpl {
-    pub fn new(store: Store, secrets: Arc<SecretWork>) -> Self {
-        Self { store, secrets }
+    pub fn new(store: Store, secrets: Arc<SecretWork>, usage: Arc<UsageRecorder>) -> Self {
+        Self {
+            store,
+            secrets,
+            usage,
+        }
     }
 
     async fn introspect_credentials(
@@ -48,9 +54,11 @@ impl IntrospectionServiceImpl {
         let Some(credential) = credential else {
             return Ok(inactive());
         };
-        if !credential.is_usable_at(chrono::Utc::now().naive_utc()) {
+        let now = chrono::Utc::now().naive_utc();
+        if !credential.is_usable_at(now) {
             return Ok(inactive());
         }
+        self.usage.record(&client_id, now);
         let key = credential.key;
         Ok(pb::IntrospectResponse {
             active: true,

@@ -208,3 +208,37 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Records when keys were last used, in one transaction. A timestamp older than the stored
+    /// one is ignored, so batches from several replicas can arrive in any order.
+    pub async fn record_last_used(
+        &self,
+        uses: &[(ClientId, chrono::NaiveDateTime)],
+    ) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.db.get().await?;
+        with_connection!(&mut conn, |c| {
+            c.transaction::<_, StoreError, _>(async move |c| {
+                for (client_id, used_at) in uses {
+                    diesel::update(
+                        api_keys::table
+                            .filter(api_keys::client_id.eq(client_id.as_str()))
+                            .filter(
+                                api_keys::last_used_at
+                                    .is_null()
+                                    .or(api_keys::last_used_at.lt(*used_at)),
+                            ),
+                    )
+                    .set(api_keys::last_used_at.eq(*used_at))
+                    .execute(c)
+                    .await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+}

@@ -9,6 +9,7 @@ crate::store_test_suite!(
     revoke_is_scoped_to_the_account,
     quota_holds_under_concurrent_creates,
     disabling_access_makes_credentials_unusable,
+    last_used_only_moves_forward,
 );
 
 async fn create_requires_api_access(backend: Backend) {
@@ -163,4 +164,30 @@ async fn disabling_access_makes_credentials_unusable(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(restored.is_usable_at(now()));
+}
+
+async fn last_used_only_moves_forward(backend: Backend) {
+    let store = migrated_store(backend).await;
+    let acme = enabled_account(&store, "acme").await;
+    let (key, _) = new_key(&acme, "ops@acme.com");
+    store.create_key(&key, 10).await.unwrap();
+    let later = chrono::DateTime::from_timestamp_micros(1_900_000_000_000_000)
+        .unwrap()
+        .naive_utc();
+    let earlier = later - chrono::Duration::hours(1);
+
+    store
+        .record_last_used(&[(key.client_id.clone(), later)])
+        .await
+        .unwrap();
+    store
+        .record_last_used(&[(key.client_id.clone(), earlier)])
+        .await
+        .unwrap();
+    let stored = store
+        .find_credential(&key.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.key.last_used_at, Some(later));
 }

@@ -1,5 +1,8 @@
 //! The store's behaviour, run against a fresh SQLite file and a fresh PostgreSQL database.
-#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly on any unexpected error"
+)]
 
 mod support;
 

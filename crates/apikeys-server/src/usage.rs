@@ -1,0 +1,60 @@
+//! `last_used_at` without a database write per request: successful verifications are noted in
+//! memory and flushed in one transaction per interval (and at shutdown).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use apikeys_store::{ClientId, Store};
+use chrono::NaiveDateTime;
+
+#[derive(Default)]
+pub struct UsageRecorder {
+    pending: Mutex<HashMap<ClientId, NaiveDateTime>>,
+}
+
+impl UsageRecorder {
+    pub fn record(&self, client_id: &ClientId, at: NaiveDateTime) {
+        let mut pending = self.lock();
+        let entry = pending.entry(client_id.clone()).or_insert(at);
+        if *entry < at {
+            *entry = at;
+        }
+    }
+
+    /// A use noted here but not yet flushed, so this replica can show it at once.
+    pub fn pending(&self, client_id: &str) -> Option<NaiveDateTime> {
+        self.lock().get(client_id).copied()
+    }
+
+    /// Writes everything noted so far; on failure the uses are kept for the next attempt.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(ClientId, NaiveDateTime)> = self.lock().drain().collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(error) = store.record_last_used(&batch).await {
+            tracing::warn!(%error, keys = batch.len(), "cannot record last use of keys; will retry");
+            for (client_id, at) in batch {
+                self.record(&client_id, at);
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the task is dropped.
+    pub async fn flush_periodically(&self, store: Store, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.flush(&store).await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, NaiveDateTime>> {
+        // A panic while holding this lock cannot leave the map inconsistent: keep using it.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

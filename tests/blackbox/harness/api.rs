@@ -1,0 +1,294 @@
+//! Typed clients of the three services (plus health) on one channel, with bearer metadata.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use apikeys_proto::pb::{
+    Account, CreateKeyRequest, CreateKeyResponse, GetAccountRequest, IntrospectRequest,
+    IntrospectResponse, ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse,
+    SetApiAccessRequest, account_service_client::AccountServiceClient,
+    api_key_service_client::ApiKeyServiceClient,
+    introspection_service_client::IntrospectionServiceClient,
+};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// Every RPC fails the test instead of hanging past this.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `Bearer <token>` as a metadata value.
+pub fn bearer(token: &str) -> AsciiMetadataValue {
+    format!("Bearer {token}")
+        .parse()
+        .expect("token is valid metadata")
+}
+
+/// Wraps `message` in a request carrying `authorization: <value>`, or no such metadata at all.
+pub fn authorization<T>(value: Option<AsciiMetadataValue>, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(value) = value {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// Clients for one running server.
+#[derive(Clone)]
+pub struct Api {
+    channel: Channel,
+}
+
+impl Api {
+    pub(super) async fn connect(addr: SocketAddr) -> Self {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint uri")
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(RPC_TIMEOUT)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect to apikeys on {addr}: {e}"));
+        Self { channel }
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub fn keys(&self) -> ApiKeyServiceClient<Channel> {
+        ApiKeyServiceClient::new(self.channel())
+    }
+
+    pub fn accounts(&self) -> AccountServiceClient<Channel> {
+        AccountServiceClient::new(self.channel())
+    }
+
+    pub fn introspection(&self) -> IntrospectionServiceClient<Channel> {
+        IntrospectionServiceClient::new(self.channel())
+    }
+
+    pub async fn create_key(
+        &self,
+        token: &str,
+        account: &str,
+        email: &str,
+    ) -> Result<CreateKeyResponse, Status> {
+        self.create_key_with(
+            token,
+            CreateKeyRequest {
+                account_id: account.into(),
+                email: email.into(),
+                display_name: String::new(),
+            },
+        )
+        .await
+    }
+
+    pub async fn create_key_with(
+        &self,
+        token: &str,
+        request: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, Status> {
+        let request = authorization(Some(bearer(token)), request);
+        self.keys()
+            .create_key(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn list_keys(
+        &self,
+        token: &str,
+        account: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<ListKeysResponse, Status> {
+        let request = ListKeysRequest {
+            account_id: account.into(),
+            page_size,
+            page_token: page_token.into(),
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.keys().list_keys(request).await.map(|r| r.into_inner())
+    }
+
+    /// The client ids of one page of up to 1000 keys, asserting it is the only page.
+    pub async fn active_client_ids(&self, token: &str, account: &str) -> Vec<String> {
+        let page = self
+            .list_keys(token, account, 1000, "")
+            .await
+            .unwrap_or_else(|s| panic!("ListKeys {account}: {s:?}"));
+        assert!(
+            page.next_page_token.is_empty(),
+            "more than one page of keys"
+        );
+        page.keys.into_iter().map(|k| k.client_id).collect()
+    }
+
+    pub async fn revoke_key(
+        &self,
+        token: &str,
+        account: &str,
+        client_id: &str,
+    ) -> Result<RevokeKeyResponse, Status> {
+        let request = RevokeKeyRequest {
+            account_id: account.into(),
+            client_id: client_id.into(),
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.keys()
+            .revoke_key(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn set_api_access(
+        &self,
+        token: &str,
+        account: &str,
+        enabled: bool,
+    ) -> Result<Account, Status> {
+        let request = SetApiAccessRequest {
+            account_id: account.into(),
+            enabled,
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.accounts()
+            .set_api_access(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn get_account(&self, token: &str, account: &str) -> Result<Account, Status> {
+        let request = GetAccountRequest {
+            account_id: account.into(),
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.accounts()
+            .get_account(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn introspect(
+        &self,
+        token: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<IntrospectResponse, Status> {
+        let request = IntrospectRequest {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.introspection()
+            .introspect(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// The health status (as the proto enum's integer) of `service`; needs no token.
+    pub async fn health(&self, service: &str) -> Result<i32, Status> {
+        let request = HealthCheckRequest {
+            service: service.into(),
+        };
+        HealthClient::new(self.channel())
+            .check(request)
+            .await
+            .map(|r| r.into_inner().status)
+    }
+
+    /// Calls each of the six RPCs once with the given `authorization` metadata and otherwise
+    /// valid requests about `account` and its key `client_id`.
+    pub async fn call_every_rpc(
+        &self,
+        auth: Option<AsciiMetadataValue>,
+        account: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Vec<(&'static str, Result<(), Status>)> {
+        vec![
+            (
+                "CreateKey",
+                self.keys()
+                    .create_key(authorization(
+                        auth.clone(),
+                        CreateKeyRequest {
+                            account_id: account.into(),
+                            email: "authn@example.test".into(),
+                            display_name: String::new(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "ListKeys",
+                self.keys()
+                    .list_keys(authorization(
+                        auth.clone(),
+                        ListKeysRequest {
+                            account_id: account.into(),
+                            page_size: 0,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "SetApiAccess",
+                self.accounts()
+                    .set_api_access(authorization(
+                        auth.clone(),
+                        SetApiAccessRequest {
+                            account_id: account.into(),
+                            enabled: true,
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "GetAccount",
+                self.accounts()
+                    .get_account(authorization(
+                        auth.clone(),
+                        GetAccountRequest {
+                            account_id: account.into(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "Introspect",
+                self.introspection()
+                    .introspect(authorization(
+                        auth.clone(),
+                        IntrospectRequest {
+                            client_id: client_id.into(),
+                            client_secret: client_secret.into(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            // Last, so that the key is still there for the calls above.
+            (
+                "RevokeKey",
+                self.keys()
+                    .revoke_key(authorization(
+                        auth.clone(),
+                        RevokeKeyRequest {
+                            account_id: account.into(),
+                            client_id: client_id.into(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+        ]
+    }
+}

@@ -1,0 +1,21 @@
+//! Starting the real binary, minting caller tokens and talking to the three services.
+
+mod api;
+mod binary;
+mod cli;
+mod fixture;
+mod keys;
+mod server;
+mod status;
+mod tokens;
+
+pub use api::bearer;
+pub use cli::run_apikeys;
+pub use fixture::Fixture;
+pub use keys::{
+    assert_client_id_format, assert_inactive, assert_secret_format, checksum_variant, forge_secret,
+    unknown_client_id,
+};
+pub use server::TestServer;
+pub use status::{assert_code, assert_invalid_argument};
+pub use tokens::{TokenBuilder, Tokens, decode_claims, random_hex};

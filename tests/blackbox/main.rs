@@ -1,0 +1,48 @@
+//! Black-box tests of the `apikeys` binary: every test starts the real server as a child process
+//! on an isolated database and talks to it over TCP, once per backend.
+//!
+//! PostgreSQL variants are compiled as ignored unless `APIKEYS_TEST_POSTGRES_URL` is set at build
+//! time (see `build.rs`), so a run without PostgreSQL reports them as ignored, never as passed.
+
+/// Generates a `sqlite` and a `postgres` test for every `async fn name(backend: Backend)` listed.
+macro_rules! backend_suite {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(apikeys_test_support::Backend::Sqlite).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[cfg_attr(
+                    not(apikeys_postgres_tests),
+                    ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
+                )]
+                async fn $test() {
+                    super::$test(apikeys_test_support::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+mod harness;
+
+mod access;
+mod authn;
+mod authz;
+mod cli;
+mod health_reflection;
+mod introspection;
+mod local_mode;
+mod not_found;
+mod pagination;
+mod quota;
+mod restart;
+mod story;
+mod validation;
