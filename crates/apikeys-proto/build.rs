@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "apikeys/v1/account_service.proto",
     "apikeys/v1/api_key_service.proto",
     "apikeys/v1/introspection_service.proto",
+    "apikeys/v1/token_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -37,6 +37,7 @@ mod tests {
             "apikeys.v1.ApiKeyService",
             "apikeys.v1.AccountService",
             "apikeys.v1.IntrospectionService",
+            "apikeys.v1.TokenService",
         ] {
             assert!(
                 services.iter().any(|s| s == expected),

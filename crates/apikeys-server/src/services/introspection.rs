@@ -66,6 +66,7 @@ impl IntrospectionServiceImpl {
             client_id: key.client_id,
             account_id: key.account_id,
             email: key.email,
+            expire_time: None,
         })
     }
 }
