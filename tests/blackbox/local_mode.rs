@@ -115,10 +115,19 @@ async fn local_mode_story(backend: Backend) {
     server.accounts(&["disable", "acme"]).await.success();
     let show = server.accounts(&["show", "acme"]).await;
     assert!(show.success().contains("api_access_enabled=false"));
-    let response = api
-        .introspect(&gateway, &key.client_id, &created.client_secret)
-        .await
-        .expect("Introspect after `accounts disable`");
+    // The CLI writes straight to the database: a running server learns of it from the change
+    // feed (NOTIFY on PostgreSQL, the audit-trail poll on both), within the poll interval (1 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        let response = api
+            .introspect(&gateway, &key.client_id, &created.client_secret)
+            .await
+            .expect("Introspect after `accounts disable`");
+        if !response.active || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::task::yield_now().await;
+    };
     assert_inactive(&response, "key of an account disabled with the CLI");
 
     api.set_api_access(&staff, "acme", true)

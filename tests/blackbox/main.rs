@@ -43,6 +43,7 @@ mod local_mode;
 mod not_found;
 mod pagination;
 mod quota;
+mod replicas;
 mod restart;
 mod story;
 mod validation;

@@ -101,6 +101,54 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub hashing: HashingArgs,
+
+    #[command(flatten)]
+    pub verification: VerificationArgs,
+}
+
+/// The introspection hot path: cache, throttle, revocation feed.
+#[derive(Debug, Args)]
+pub struct VerificationArgs {
+    /// Most verified keys kept in memory; 0 disables the cache (argon2 on every call).
+    #[arg(
+        long,
+        env = "APIKEYS_VERIFICATION_CACHE_MAX_ENTRIES",
+        default_value_t = 100_000
+    )]
+    pub verification_cache_max_entries: u64,
+
+    /// How long a verification is trusted without asking the database again, in seconds.
+    #[arg(
+        long,
+        env = "APIKEYS_VERIFICATION_CACHE_TTL_SECS",
+        default_value_t = 300
+    )]
+    pub verification_cache_ttl_secs: u64,
+
+    /// Wrong secrets for one client id before it is throttled; 0 disables throttling.
+    #[arg(
+        long,
+        env = "APIKEYS_FAILURE_THROTTLE_MAX_FAILURES",
+        default_value_t = 10
+    )]
+    pub failure_throttle_max_failures: u32,
+
+    /// Length of the throttle window, counted from the first failure, in seconds.
+    #[arg(
+        long,
+        env = "APIKEYS_FAILURE_THROTTLE_WINDOW_SECS",
+        default_value_t = 60
+    )]
+    pub failure_throttle_window_secs: u64,
+
+    /// How often the audit trail is polled for revocations made elsewhere, in milliseconds (the
+    /// safety net behind PostgreSQL LISTEN/NOTIFY).
+    #[arg(
+        long,
+        env = "APIKEYS_REVOCATION_POLL_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
+    pub revocation_poll_interval_ms: u64,
 }
 
 /// The identity provider whose tokens callers present. None of these: local mode.

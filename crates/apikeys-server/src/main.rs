@@ -5,11 +5,14 @@ mod cli;
 mod commands;
 mod error;
 mod health;
+mod revocation;
 mod secret_work;
 mod server;
 mod services;
 mod telemetry;
+mod tokens;
 mod usage;
+mod verification;
 
 use std::process::ExitCode;
 

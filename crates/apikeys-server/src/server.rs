@@ -20,9 +20,11 @@ use crate::auth::{Authenticator, IdentityProvider, LocalSigningKey, Verification
 use crate::cli::{GlobalArgs, IdentityArgs, ServeArgs};
 use crate::commands::{local_key_path, open_store};
 use crate::health;
+use crate::revocation;
 use crate::secret_work::SecretWork;
 use crate::services::{AccountServiceImpl, ApiKeyServiceImpl, IntrospectionServiceImpl, KeyLimits};
 use crate::usage::UsageRecorder;
+use crate::verification::{CacheSettings, CredentialVerifier, ThrottleSettings};
 
 /// Largest request accepted; real requests are well under 1 KiB.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -63,23 +65,38 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .build_v1alpha()?;
 
     let usage = Arc::new(UsageRecorder::default());
+    let verification = &args.verification;
+    let verifier = Arc::new(CredentialVerifier::new(
+        store.clone(),
+        Arc::clone(&secrets),
+        Arc::clone(&usage),
+        CacheSettings {
+            max_entries: verification.verification_cache_max_entries,
+            ttl: Duration::from_secs(verification.verification_cache_ttl_secs),
+        },
+        ThrottleSettings {
+            max_failures: verification.failure_throttle_max_failures,
+            window: Duration::from_secs(verification.failure_throttle_window_secs),
+        },
+    ));
     let api_keys = ApiKeyServiceServer::new(ApiKeyServiceImpl::new(
         store.clone(),
         Arc::clone(&secrets),
         Arc::clone(&usage),
+        Arc::clone(&verifier),
         KeyLimits {
             max_active_keys: args.max_active_keys,
         },
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let accounts = AccountServiceServer::new(AccountServiceImpl::new(store.clone()))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let introspection = IntrospectionServiceServer::new(IntrospectionServiceImpl::new(
+    let accounts = AccountServiceServer::new(AccountServiceImpl::new(
         store.clone(),
-        secrets,
-        Arc::clone(&usage),
+        Arc::clone(&verifier),
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let introspection =
+        IntrospectionServiceServer::new(IntrospectionServiceImpl::new(Arc::clone(&verifier)))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -98,6 +115,12 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         let interval = Duration::from_millis(args.last_used_flush_interval_ms.max(10));
         async move { usage.flush_periodically(store, interval).await }
     });
+
+    let change_feed = revocation::spawn(
+        store.clone(),
+        Arc::clone(&verifier),
+        Duration::from_millis(verification.revocation_poll_interval_ms.max(10)),
+    );
 
     tracing::info!(address = %local_addr, database = %store.database().url().redacted(), "serving");
     {
@@ -123,6 +146,9 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .await;
     monitor.abort();
     usage_flusher.abort();
+    for task in change_feed {
+        task.abort();
+    }
     usage.flush(&store).await;
     result.context("gRPC server failed")?;
     tracing::info!("shut down cleanly");

@@ -11,9 +11,9 @@ mod models;
 mod schema;
 mod store;
 
-pub use db::{Database, DatabaseUrl, PoolOptions};
+pub use db::{Database, DatabaseUrl, LISTENER_APPLICATION_NAME, PoolOptions};
 pub use domain::{AccountId, Actor, DisplayName, Email, ValidationError};
 pub use error::StoreError;
 pub use key_material::{ClientId, ClientSecret, HashingParams, SecretHash, SecretHasher};
 pub use models::{Account, ApiKey, AuditEvent, KeyCredential};
-pub use store::{KeyPage, NewKey, PageRequest, Store};
+pub use store::{Change, KeyPage, NewKey, PageRequest, RecordedChange, Store};

@@ -180,6 +180,7 @@ impl Api {
         let request = IntrospectRequest {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
+            ..IntrospectRequest::default()
         };
         let request = authorization(Some(bearer(token)), request);
         self.introspection()
@@ -270,6 +271,7 @@ impl Api {
                         IntrospectRequest {
                             client_id: client_id.into(),
                             client_secret: client_secret.into(),
+                            ..IntrospectRequest::default()
                         },
                     ))
                     .await

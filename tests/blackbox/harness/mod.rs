@@ -16,6 +16,6 @@ pub use keys::{
     assert_client_id_format, assert_inactive, assert_secret_format, checksum_variant, forge_secret,
     unknown_client_id,
 };
-pub use server::TestServer;
+pub use server::{Replica, TestServer};
 pub use status::{assert_code, assert_invalid_argument};
 pub use tokens::{TokenBuilder, Tokens, decode_claims, random_hex};

@@ -274,6 +274,49 @@ impl TestServer {
     }
 }
 
+/// A second `apikeys serve` on the same database and identity provider as a [`TestServer`]:
+/// another replica of the same deployment.
+pub struct Replica {
+    process: Process,
+    api: Api,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Starts another replica with the same arguments plus `extra_args`.
+    pub async fn replica(&self, extra_args: &[&str]) -> Replica {
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut args = self.args.clone();
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        let process = launch(&args, &self.envs, &stderr).await;
+        let api = Api::connect(process.addr).await;
+        Replica {
+            process,
+            api,
+            stderr,
+        }
+    }
+}
+
+impl Replica {
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.process.child.start_kill();
+        if std::thread::panicking() {
+            let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            eprintln!(
+                "--- replica apikeys serve on {} stderr ---\n{stderr}",
+                self.process.addr
+            );
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.process.child.start_kill();

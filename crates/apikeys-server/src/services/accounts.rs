@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use apikeys_proto::pb;
 use apikeys_proto::pb::account_service_server::AccountService;
 use apikeys_store::{AccountId, Actor, Store};
@@ -7,14 +9,16 @@ use tracing::{Span, field, instrument};
 use super::{caller, convert};
 use crate::auth::{Caller, authorize_staff};
 use crate::error::ApiError;
+use crate::verification::CredentialVerifier;
 
 pub struct AccountServiceImpl {
     store: Store,
+    verifier: Arc<CredentialVerifier>,
 }
 
 impl AccountServiceImpl {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, verifier: Arc<CredentialVerifier>) -> Self {
+        Self { store, verifier }
     }
 
     async fn set_access(
@@ -29,6 +33,9 @@ impl AccountServiceImpl {
             .store
             .set_api_access(&account_id, request.enabled, &Actor::new(&caller.subject))
             .await?;
+        if !request.enabled {
+            self.verifier.evict_account(account_id.as_str());
+        }
         tracing::info!(enabled = request.enabled, "api access changed");
         Ok(convert::account(account))
     }

@@ -13,6 +13,7 @@ use crate::auth::{Caller, authorize_key_management};
 use crate::error::ApiError;
 use crate::secret_work::SecretWork;
 use crate::usage::UsageRecorder;
+use crate::verification::CredentialVerifier;
 
 /// Per-account limits on keys.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +25,7 @@ pub struct ApiKeyServiceImpl {
     store: Store,
     secrets: Arc<SecretWork>,
     usage: Arc<UsageRecorder>,
+    verifier: Arc<CredentialVerifier>,
     limits: KeyLimits,
 }
 
@@ -32,12 +34,14 @@ impl ApiKeyServiceImpl {
         store: Store,
         secrets: Arc<SecretWork>,
         usage: Arc<UsageRecorder>,
+        verifier: Arc<CredentialVerifier>,
         limits: KeyLimits,
     ) -> Self {
         Self {
             store,
             secrets,
             usage,
+            verifier,
             limits,
         }
     }
@@ -117,6 +121,8 @@ impl ApiKeyServiceImpl {
             .store
             .revoke_key(&account_id, &client_id, &Actor::new(&caller.subject))
             .await?;
+        // Before the response: the next introspection on this replica must miss the cache.
+        self.verifier.evict_key(client_id.as_str());
         tracing::info!("api key revoked");
         Ok(pb::RevokeKeyResponse {
             key: Some(convert::api_key(key)),

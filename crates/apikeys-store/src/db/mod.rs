@@ -3,10 +3,12 @@
 //! [`with_connection!`] runs one query body against whichever it holds: queries are written once
 //! and type-checked for both backends.
 
+mod listen;
 mod migrations;
 mod pool;
 mod url;
 
+pub use listen::LISTENER_APPLICATION_NAME;
 pub use pool::{Database, PoolOptions};
 pub use url::DatabaseUrl;
 

@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::changes::Change;
 use super::{Store, now};
 use crate::db::with_connection;
 use crate::domain::{AccountId, Actor};
@@ -37,7 +38,7 @@ impl Store {
             detail: serde_json::json!({ "api_access_enabled": enabled }).to_string(),
         };
         let mut conn = self.db.get().await?;
-        with_connection!(&mut conn, |c| {
+        let account = with_connection!(&mut conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 let account = diesel::insert_into(accounts::table)
                     .values(&row)
@@ -57,7 +58,15 @@ impl Store {
                 Ok(account)
             })
             .await
-        })
+        })?;
+        drop(conn);
+        if !enabled {
+            self.publish(&Change::ApiAccessDisabled {
+                account_id: account.account_id.clone(),
+            })
+            .await;
+        }
+        Ok(account)
     }
 
     /// The account record, or `None` for an account that was never switched on or off.

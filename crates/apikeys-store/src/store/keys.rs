@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::changes::Change;
 use super::page::{KeyPage, PageCursor, PageRequest};
 use super::{Store, now};
 use crate::db::with_connection;
@@ -114,7 +115,7 @@ impl Store {
             detail: "{}".to_owned(),
         };
         let mut conn = self.db.get().await?;
-        with_connection!(&mut conn, |c| {
+        let key = with_connection!(&mut conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 let key = diesel::update(
                     api_keys::table
@@ -138,7 +139,13 @@ impl Store {
                 Ok(key)
             })
             .await
+        })?;
+        drop(conn);
+        self.publish(&Change::KeyRevoked {
+            client_id: key.client_id.clone(),
         })
+        .await;
+        Ok(key)
     }
 
     /// One page of an account's active keys, newest first (keyset pagination on

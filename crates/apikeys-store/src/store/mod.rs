@@ -2,11 +2,13 @@
 
 mod accounts;
 mod audit;
+mod changes;
 mod keys;
 mod page;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
+pub use changes::{Change, RecordedChange};
 pub use keys::NewKey;
 pub use page::{KeyPage, PageRequest};
 

@@ -1,0 +1,119 @@
+//! `apikeys-bench`: a closed-loop gRPC load generator that measures `apikeys serve` against a
+//! bare tonic server (same message shapes, no work) and against the raw argon2id rate, in one
+//! invocation on one machine, and reports every target as a ratio measured in the same run.
+//!
+//! Run it with release builds of both the bench and the server:
+//!
+//! ```sh
+//! cargo run --release -p apikeys-bench -- run
+//! ```
+
+mod auth;
+mod load;
+mod report;
+mod run;
+mod scenarios;
+mod servers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "apikeys-bench",
+    version,
+    about = "Load generator for apikeys: warm/cold Introspect, ext_authz Check and CreateKey, \
+             each as a ratio to a bare tonic baseline or to the raw argon2id rate"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the benchmark and print the table, the targets and the machine.
+    Run(RunArgs),
+    /// The bare baseline: a tonic IntrospectionService answering a fixed response, no work.
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Measured seconds per scenario and concurrency.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration_secs: f64,
+
+    /// Unmeasured seconds before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_secs: f64,
+
+    /// Concurrencies (closed-loop tasks) for the warm scenarios a, b1, b2, c1, c2.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    pub concurrency: Vec<usize>,
+
+    /// Concurrencies for the argon2-bound scenarios d (cold Introspect) and e (CreateKey).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,16")]
+    pub cold_concurrency: Vec<usize>,
+
+    /// Most HTTP/2 connections (tonic Channels) per scenario: min(concurrency, this).
+    #[arg(long, default_value_t = 4)]
+    pub max_channels: usize,
+
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// The `apikeys` binary; built with `cargo build --release -p apikeys-server` if absent.
+    #[arg(long, env = "APIKEYS_BIN")]
+    pub apikeys_bin: Option<PathBuf>,
+
+    /// Scenarios to run: a (bare), b1 (warm Introspect, client credentials), b2 (warm Introspect,
+    /// access tokens), c1 / c2 (warm ext_authz Check, Basic / Bearer), d (cold Introspect),
+    /// e (CreateKey), rss (memory with --rss-keys cached keys); b and c select both variants.
+    #[arg(long, value_delimiter = ',', default_value = "a,b1,b2,c1,c2,d,e,rss")]
+    pub scenarios: Vec<String>,
+
+    /// Keys created, cached and then read in RSS scenario.
+    #[arg(long, default_value_t = 100_000)]
+    pub rss_keys: usize,
+
+    /// Keys created and cycled through by the warm scenarios.
+    #[arg(long, default_value_t = 100)]
+    pub warm_keys: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The same runtime as `apikeys serve`: tokio's default multi-thread runtime.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::BareServer { listen } => servers::bare_server_main(listen).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The report: one row per scenario × concurrency, the ratios to the baselines measured in the
+//! same run, the targets with PASS/FAIL, the machine and the command; as a table and as JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::LoadResult;
+use crate::scenarios::Scenario;
+use crate::scenarios::cold::Argon2Rate;
+use crate::scenarios::rss::RssReport;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub description: String,
+    pub concurrency: usize,
+    pub channels: usize,
+    /// Why the scenario could not run; the numbers are then zero.
+    pub not_available: Option<String>,
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub calls: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// `a` (bare tonic at the same concurrency) or `argon2` (raw argon2id rate).
+    pub baseline: Option<String>,
+    pub rps_ratio: Option<f64>,
+    pub p99_ratio: Option<f64>,
+}
+
+impl Row {
+    pub fn measured(
+        scenario: Scenario,
+        channels: usize,
+        result: &LoadResult,
+        keep_first_error: bool,
+    ) -> Self {
+        Self {
+            scenario: scenario.id().to_owned(),
+            description: scenario.description().to_owned(),
+            concurrency: result.concurrency,
+            channels,
+            not_available: None,
+            rps: result.rps(),
+            p50_us: result.quantile_us(0.50),
+            p99_us: result.quantile_us(0.99),
+            p999_us: result.quantile_us(0.999),
+            calls: result.calls,
+            errors: result.errors,
+            first_error: if keep_first_error || result.errors > 0 {
+                result
+                    .first_error
+                    .as_ref()
+                    .map(|error| error.message.clone())
+            } else {
+                None
+            },
+            baseline: None,
+            rps_ratio: None,
+            p99_ratio: None,
+        }
+    }
+
+    pub fn not_available(scenario: Scenario, concurrency: usize, reason: &str) -> Self {
+        Self {
+            scenario: scenario.id().to_owned(),
+            description: scenario.description().to_owned(),
+            concurrency,
+            channels: 0,
+            not_available: Some(reason.to_owned()),
+            rps: 0.0,
+            p50_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            calls: 0,
+            errors: 0,
+            first_error: None,
+            baseline: None,
+            rps_ratio: None,
+            p99_ratio: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub name: String,
+    /// PASS, FAIL, or N/A (not measured in this run).
+    pub status: String,
+    pub measured: Option<f64>,
+    pub threshold: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub loadavg_at_start: String,
+    pub loadavg_at_end: String,
+}
+
+impl Machine {
+    pub fn probe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|line| line.starts_with("model name"))
+            .and_then(|line| line.split_once(':'))
+            .map_or_else(
+                || "unknown".to_owned(),
+                |(_, model)| model.trim().to_owned(),
+            );
+        Self {
+            nproc: std::thread::available_parallelism().map_or(1, usize::from),
+            cpu_model,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned()),
+            loadavg_at_start: loadavg(),
+            loadavg_at_end: String::new(),
+        }
+    }
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    pub concurrency: Vec<usize>,
+    pub cold_concurrency: Vec<usize>,
+    pub max_channels: usize,
+    pub warm_keys: usize,
+    pub apikeys_bin: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub settings: Settings,
+    pub machine: Machine,
+    pub argon2: Option<Argon2Rate>,
+    pub rows: Vec<Row>,
+    pub targets: Vec<Target>,
+    pub rss: Option<RssReport>,
+    pub rss_error: Option<String>,
+    pub not_available: Vec<String>,
+}
+
+/// The concurrency at which the warm targets are judged.
+const TARGET_CONCURRENCY: usize = 64;
+
+impl Report {
+    /// Fills the ratio columns: warm rows against `a` at the same concurrency, argon2-bound rows
+    /// against the raw argon2id rate.
+    pub fn compute_ratios(&mut self) {
+        let bare: Vec<(usize, f64, u64)> = self
+            .rows
+            .iter()
+            .filter(|row| row.scenario == "a" && row.not_available.is_none())
+            .map(|row| (row.concurrency, row.rps, row.p99_us))
+            .collect();
+        let argon2 = self.argon2.as_ref().map(|rate| rate.per_second);
+        for row in &mut self.rows {
+            if row.not_available.is_some() {
+                continue;
+            }
+            match row.scenario.as_str() {
+                "b1" | "b2" | "c1" | "c2" => {
+                    if let Some((_, rps, p99)) = bare.iter().find(|(c, _, _)| *c == row.concurrency)
+                    {
+                        row.baseline = Some("a".to_owned());
+                        row.rps_ratio = Some(row.rps / rps.max(1e-9));
+                        row.p99_ratio = Some(row.p99_us as f64 / (*p99).max(1) as f64);
+                    }
+                }
+                "d" | "e" => {
+                    if let Some(rate) = argon2 {
+                        row.baseline = Some("argon2".to_owned());
+                        row.rps_ratio = Some(row.rps / rate.max(1e-9));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn compute_targets(&mut self) {
+        let mut targets = Vec::new();
+        for (id, what, min_rps, max_p99) in [
+            (
+                "b1",
+                "warm Introspect (client credentials)",
+                0.85,
+                Some(1.5),
+            ),
+            ("b2", "warm Introspect (access token)", 0.85, Some(1.5)),
+            ("c1", "warm Check (Basic)", 0.80, None),
+            ("c2", "warm Check (Bearer token)", 0.80, None),
+        ] {
+            let row = self
+                .rows
+                .iter()
+                .find(|row| row.scenario == id && row.concurrency == TARGET_CONCURRENCY);
+            targets.push(ratio_target(
+                format!("{id} {what}: RPS vs bare @{TARGET_CONCURRENCY}"),
+                row,
+                |row| row.rps_ratio,
+                |ratio| ratio >= min_rps,
+                format!(">= {min_rps:.2}"),
+            ));
+            if let Some(max_p99) = max_p99 {
+                targets.push(ratio_target(
+                    format!("{id} {what}: p99 vs bare @{TARGET_CONCURRENCY}"),
+                    row,
+                    |row| row.p99_ratio,
+                    |ratio| ratio <= max_p99,
+                    format!("<= {max_p99:.2}"),
+                ));
+            }
+        }
+        for (id, what) in [("d", "cold Introspect"), ("e", "CreateKey")] {
+            // Judged at the concurrency with the best throughput (the pool saturated).
+            let best = self
+                .rows
+                .iter()
+                .filter(|row| row.scenario == id && row.not_available.is_none())
+                .max_by(|a, b| a.rps.total_cmp(&b.rps));
+            let row = best.or_else(|| self.rows.iter().find(|row| row.scenario == id));
+            targets.push(ratio_target(
+                format!("{id} {what}: RPS vs raw argon2id rate (best concurrency)"),
+                row,
+                |row| row.rps_ratio,
+                |ratio| ratio >= 0.90,
+                ">= 0.90".to_owned(),
+            ));
+        }
+        let rss_name = "rss: server VmRSS with all keys cached".to_owned();
+        targets.push(match (&self.rss, &self.rss_error) {
+            (Some(rss), _) => {
+                let mib = rss.rss_bytes as f64 / 1024.0 / 1024.0;
+                Target {
+                    name: format!("rss: server VmRSS with {} cached keys", rss.keys),
+                    status: pass(rss.rss_bytes <= rss.limit_bytes),
+                    measured: Some(mib),
+                    threshold: "<= 64 MiB".to_owned(),
+                    detail: format!(
+                        "{mib:.1} MiB (at start {:.1} MiB, after creating {:.1} MiB, peak {:.1} MiB)",
+                        rss.rss_at_start_bytes as f64 / 1048576.0,
+                        rss.rss_after_create_bytes as f64 / 1048576.0,
+                        rss.hwm_bytes as f64 / 1048576.0,
+                    ),
+                }
+            }
+            (None, Some(error)) => na(rss_name, "<= 64 MiB", error),
+            (None, None) => na(rss_name, "<= 64 MiB", "not run"),
+        });
+        self.targets = targets;
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<4} {:<36} {:>5} {:>3} {:>10} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}",
+            "id",
+            "scenario",
+            "conc",
+            "ch",
+            "rps",
+            "p50 µs",
+            "p99 µs",
+            "p999 µs",
+            "errors",
+            "base",
+            "rps×",
+            "p99×"
+        );
+        for row in &self.rows {
+            if let Some(reason) = &row.not_available {
+                let _ = writeln!(
+                    out,
+                    "{:<4} {:<36} {:>5} {:>3}   not available: {reason}",
+                    row.scenario, row.description, row.concurrency, "-"
+                );
+                continue;
+            }
+            let ratio =
+                |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                out,
+                "{:<4} {:<36} {:>5} {:>3} {:>10.0} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}",
+                row.scenario,
+                row.description,
+                row.concurrency,
+                row.channels,
+                row.rps,
+                row.p50_us,
+                row.p99_us,
+                row.p999_us,
+                row.errors,
+                row.baseline.as_deref().unwrap_or("-"),
+                ratio(row.rps_ratio),
+                ratio(row.p99_ratio),
+            );
+        }
+        let errors: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|row| row.errors > 0 || (row.calls == 0 && row.not_available.is_none()))
+            .collect();
+        for row in errors {
+            let _ = writeln!(
+                out,
+                "  ! {} @{}: {} errors, first: {}",
+                row.scenario,
+                row.concurrency,
+                row.errors,
+                row.first_error.as_deref().unwrap_or("-")
+            );
+        }
+        if let Some(rate) = &self.argon2 {
+            let _ = writeln!(
+                out,
+                "\nraw argon2id (m={} KiB, t={}, p={}) on {} threads: {:.1} hashes/s ({:.1} ms per hash per thread)",
+                rate.params.memory_kib,
+                rate.params.iterations,
+                rate.params.parallelism,
+                rate.threads,
+                rate.per_second,
+                rate.ms_per_hash
+            );
+        }
+        if let Some(rss) = &self.rss {
+            let _ = writeln!(
+                out,
+                "rss: {} keys in {} accounts, server started with {}",
+                rss.keys,
+                rss.accounts,
+                rss.server_args.join(" ")
+            );
+            if let Some(note) = &rss.note {
+                let _ = writeln!(out, "rss: {note}");
+            }
+        }
+        let _ = writeln!(out, "\ntargets (ratios measured in this run):");
+        for target in &self.targets {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<62} {:>8} {:<10} {}",
+                target.status,
+                target.name,
+                target
+                    .measured
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+                target.threshold,
+                target.detail
+            );
+        }
+        if !self.not_available.is_empty() {
+            let _ = writeln!(out, "\nnot available:");
+            for item in &self.not_available {
+                let _ = writeln!(out, "  {item}");
+            }
+        }
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "\nmachine: {} cores, {}, kernel {}, loadavg {} at start, {} at end",
+            m.nproc, m.cpu_model, m.kernel, m.loadavg_at_start, m.loadavg_at_end
+        );
+        let _ = writeln!(
+            out,
+            "settings: {} s measured after {} s warmup per row; channels per row = min(concurrency, {}); {} warm keys",
+            self.settings.duration_secs,
+            self.settings.warmup_secs,
+            self.settings.max_channels,
+            self.settings.warm_keys
+        );
+        let _ = writeln!(out, "command: {}", self.command);
+        out
+    }
+}
+
+fn pass(ok: bool) -> String {
+    if ok { "PASS" } else { "FAIL" }.to_owned()
+}
+
+fn na(name: String, threshold: &str, detail: &str) -> Target {
+    Target {
+        name,
+        status: "N/A".to_owned(),
+        measured: None,
+        threshold: threshold.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn ratio_target(
+    name: String,
+    row: Option<&Row>,
+    value: impl Fn(&Row) -> Option<f64>,
+    ok: impl Fn(f64) -> bool,
+    threshold: String,
+) -> Target {
+    let Some(row) = row else {
+        return na(name, &threshold, "not measured in this run");
+    };
+    if let Some(reason) = &row.not_available {
+        return na(name, &threshold, reason);
+    }
+    let Some(ratio) = value(row) else {
+        return na(name, &threshold, "no baseline in this run");
+    };
+    let mut detail = format!(
+        "{:.0} rps, p99 {} µs at concurrency {}",
+        row.rps, row.p99_us, row.concurrency
+    );
+    let passed = ok(ratio) && row.errors == 0;
+    if row.errors > 0 {
+        let _ = write!(detail, "; {} errors", row.errors);
+    }
+    Target {
+        name,
+        status: pass(passed),
+        measured: Some(ratio),
+        threshold,
+        detail,
+    }
+}
+
+/// The command line as typed, for the report.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            if arg.is_empty() || arg.contains(char::is_whitespace) {
+                format!("'{arg}'")
+            } else {
+                arg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

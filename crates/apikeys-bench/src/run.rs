@@ -1,0 +1,491 @@
+//! `apikeys-bench run`: orders the scenarios so that each ratio's two sides are measured close
+//! together (for each concurrency: a, b1, b2, c1, c2), the argon2 baseline while nothing else
+//! runs, then the argon2-bound scenarios and the memory measurement.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use apikeys_proto::pb::IntrospectRequest;
+use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use tonic::Code;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+
+use crate::RunArgs;
+use crate::load::{Call, LoadConfig, run_closed_loop};
+use crate::report::{Machine, Report, Row, Settings, command_line, loadavg};
+use crate::scenarios::Scenario;
+use crate::scenarios::calls::{
+    CheckCall, CreateKeyCall, IntrospectCall, Key, bare_requests, basic_check_requests,
+    bearer_check_requests, credential_requests, token_requests,
+};
+use crate::scenarios::cold::{self, Argon2Params};
+use crate::scenarios::rss;
+use crate::scenarios::setup::{Apikeys, create_keys, enable_account, introspect_all, issue_tokens};
+use crate::servers::{
+    ServerProcess, connect_channels, flag_default, locate_apikeys, serve_help, spawn_bare,
+};
+
+const CACHE_FLAG: &str = "--verification-cache-max-entries";
+const WARM_ACCOUNT: &str = "bench-warm";
+const CREATE_ACCOUNT: &str = "bench-create";
+const COLD_ACCOUNT: &str = "bench-cold";
+const COLD_KEYS: usize = 8;
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    tokio::select! {
+        result = run_all(args) => result,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted; spawned servers are killed"),
+    }
+}
+
+struct Ctx {
+    args: RunArgs,
+    selected: Vec<Scenario>,
+    report: Report,
+}
+
+impl Ctx {
+    fn has(&self, scenario: Scenario) -> bool {
+        self.selected.contains(&scenario)
+    }
+
+    fn load_config(&self, concurrency: usize) -> LoadConfig {
+        LoadConfig {
+            concurrency,
+            warmup: Duration::from_secs_f64(self.args.warmup_secs),
+            duration: Duration::from_secs_f64(self.args.duration_secs),
+        }
+    }
+
+    fn channel_count(&self, concurrency: usize) -> usize {
+        concurrency.min(self.args.max_channels).max(1)
+    }
+
+    fn unavailable(&mut self, scenario: Scenario, concurrencies: &[usize], reason: &str) {
+        eprintln!("  {scenario} not available: {reason}");
+        self.report
+            .not_available
+            .push(format!("{scenario} ({}): {reason}", scenario.description()));
+        for &concurrency in concurrencies {
+            self.report
+                .rows
+                .push(Row::not_available(scenario, concurrency, reason));
+        }
+    }
+
+    /// Runs one row: fresh channels, closed loop, the row printed as it lands.
+    async fn measure<C: Call>(
+        &mut self,
+        scenario: Scenario,
+        server: &ServerProcess,
+        concurrency: usize,
+        make: impl Fn(Channel) -> C,
+    ) -> anyhow::Result<()> {
+        let channel_count = self.channel_count(concurrency);
+        let channels = connect_channels(server.addr, channel_count).await?;
+        let result = run_closed_loop(self.load_config(concurrency), |task| {
+            make(channels[task % channels.len()].clone())
+        })
+        .await?;
+        let row = Row::measured(scenario, channel_count, &result, false);
+        eprintln!(
+            "  {:<3} c={:<4} {:>9.0} rps  p50 {:>6} µs  p99 {:>6} µs  p999 {:>6} µs  errors {}{}",
+            scenario,
+            concurrency,
+            row.rps,
+            row.p50_us,
+            row.p99_us,
+            row.p999_us,
+            row.errors,
+            row.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+        self.report.rows.push(row);
+        Ok(())
+    }
+}
+
+async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    if !(args.duration_secs > 0.0 && args.warmup_secs >= 0.0) {
+        bail!("--duration-secs must be > 0 and --warmup-secs >= 0");
+    }
+    if args.concurrency.contains(&0) || args.cold_concurrency.contains(&0) {
+        bail!("concurrency must be at least 1");
+    }
+    let selected = Scenario::parse_list(&args.scenarios)?;
+    let needs_apikeys = selected.iter().any(|s| *s != Scenario::Bare);
+    let apikeys_bin = if needs_apikeys {
+        Some(locate_apikeys(args.apikeys_bin.clone()).await?)
+    } else {
+        None
+    };
+    let json_path = args.json.clone();
+    let mut ctx = Ctx {
+        report: Report {
+            command: command_line(),
+            settings: Settings {
+                duration_secs: args.duration_secs,
+                warmup_secs: args.warmup_secs,
+                concurrency: args.concurrency.clone(),
+                cold_concurrency: args.cold_concurrency.clone(),
+                max_channels: args.max_channels,
+                warm_keys: args.warm_keys,
+                apikeys_bin: apikeys_bin.as_ref().map(|p| p.display().to_string()),
+            },
+            machine: Machine::probe(),
+            argon2: None,
+            rows: Vec::new(),
+            targets: Vec::new(),
+            rss: None,
+            rss_error: None,
+            not_available: Vec::new(),
+        },
+        args,
+        selected,
+    };
+    let help = match &apikeys_bin {
+        Some(bin) => serve_help(bin).await?,
+        None => String::new(),
+    };
+
+    if ctx.has(Scenario::ColdIntrospect) || ctx.has(Scenario::CreateKey) {
+        let defaults = Argon2Params::default();
+        let param = |flag: &str, fallback: u32| {
+            flag_default(&help, flag)
+                .flatten()
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(fallback)
+        };
+        let params = Argon2Params {
+            memory_kib: param("--argon2-memory-kib", defaults.memory_kib),
+            iterations: param("--argon2-iterations", defaults.iterations),
+            parallelism: param("--argon2-parallelism", defaults.parallelism),
+        };
+        let threads = ctx.report.machine.nproc;
+        let duration = Duration::from_secs_f64(ctx.args.duration_secs.max(2.0));
+        eprintln!(
+            "raw argon2id rate (m={} KiB, t={}, p={}) on {threads} threads for {:.1} s …",
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            duration.as_secs_f64()
+        );
+        let rate = cold::measure(params, threads, duration).await?;
+        eprintln!("  {:.1} hashes/s", rate.per_second);
+        ctx.report.argon2 = Some(rate);
+    }
+
+    let log_dir = tempfile::Builder::new()
+        .prefix("apikeys-bench-logs-")
+        .tempdir()?;
+    warm_phase(&mut ctx, apikeys_bin.as_ref(), log_dir.path()).await?;
+    if let Some(bin) = &apikeys_bin {
+        if ctx.has(Scenario::ColdIntrospect) {
+            cold_phase(&mut ctx, bin, &help).await?;
+        }
+        if ctx.has(Scenario::Rss) {
+            eprintln!("rss: {} keys …", ctx.args.rss_keys);
+            match rss::measure(bin, &help, ctx.args.rss_keys, ctx.args.max_channels).await {
+                Ok(report) => ctx.report.rss = Some(report),
+                Err(error) => {
+                    eprintln!("  rss failed: {error:#}");
+                    ctx.report.rss_error = Some(format!("{error:#}"));
+                }
+            }
+        }
+    }
+
+    ctx.report.machine.loadavg_at_end = loadavg();
+    ctx.report.compute_ratios();
+    ctx.report.compute_targets();
+    println!("\n{}", ctx.report.table());
+    if let Some(path) = json_path {
+        let json = serde_json::to_string_pretty(&ctx.report)?;
+        std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// What the warm scenarios need from the main apikeys instance.
+struct Warm {
+    auth: MetadataValue<Ascii>,
+    credentials: Arc<Vec<IntrospectRequest>>,
+    tokens: Result<Arc<Vec<IntrospectRequest>>, String>,
+    checks_basic: Arc<Vec<CheckRequest>>,
+    checks_bearer: Result<Arc<Vec<CheckRequest>>, String>,
+}
+
+async fn prepare_warm(ctx: &Ctx, server: &Apikeys) -> anyhow::Result<Warm> {
+    let channels = server.process.channels(4).await?;
+    let minter = &server.minter;
+    let auth = minter.bearer(WARM_ACCOUNT)?;
+    enable_account(channels[0].clone(), minter, WARM_ACCOUNT).await?;
+    let count = ctx.args.warm_keys.max(1);
+    eprintln!("  creating {count} keys (default argon2 cost) …");
+    let keys: Vec<Key> = create_keys(
+        &channels,
+        minter,
+        &[WARM_ACCOUNT.to_owned()],
+        count,
+        8,
+        None,
+    )
+    .await?;
+    eprintln!("  introspecting each once to warm the cache …");
+    introspect_all(&channels, auth.clone(), &keys, 8, None).await?;
+    let tokens = if ctx.has(Scenario::WarmTokens) || ctx.has(Scenario::CheckBearer) {
+        issue_tokens(&channels, auth.clone(), &keys).await?
+    } else {
+        Err("not selected".to_owned())
+    };
+    Ok(Warm {
+        auth,
+        credentials: Arc::new(credential_requests(&keys)),
+        checks_basic: Arc::new(basic_check_requests(&keys)),
+        checks_bearer: tokens
+            .as_ref()
+            .map(|tokens| Arc::new(bearer_check_requests(tokens)))
+            .map_err(Clone::clone),
+        tokens: tokens.map(|tokens| Arc::new(token_requests(&tokens))),
+    })
+}
+
+/// Probes one call; `Err(reason)` when the RPC is UNIMPLEMENTED (the service does not exist yet).
+async fn probe<C: Call>(mut call: C) -> Result<(), String> {
+    match call.call(0).await {
+        Err(error) if error.code == Some(Code::Unimplemented) => Err(error.message),
+        _ => Ok(()),
+    }
+}
+
+async fn warm_phase(
+    ctx: &mut Ctx,
+    apikeys_bin: Option<&PathBuf>,
+    log_dir: &Path,
+) -> anyhow::Result<()> {
+    let warm_selected = [
+        Scenario::WarmCredentials,
+        Scenario::WarmTokens,
+        Scenario::CheckBasic,
+        Scenario::CheckBearer,
+        Scenario::CreateKey,
+    ]
+    .iter()
+    .any(|s| ctx.has(*s));
+    let bare = if ctx.has(Scenario::Bare) {
+        eprintln!("starting the bare baseline server …");
+        Some(spawn_bare(log_dir).await?)
+    } else {
+        None
+    };
+    let main = match (apikeys_bin, warm_selected) {
+        (Some(bin), true) => {
+            eprintln!("starting apikeys (warm) …");
+            Some(Apikeys::start(bin, "apikeys (warm)", &[], false).await?)
+        }
+        _ => None,
+    };
+    let warm = match &main {
+        Some(server)
+            if [
+                Scenario::WarmCredentials,
+                Scenario::WarmTokens,
+                Scenario::CheckBasic,
+                Scenario::CheckBearer,
+            ]
+            .iter()
+            .any(|s| ctx.has(*s)) =>
+        {
+            Some(prepare_warm(ctx, server).await?)
+        }
+        _ => None,
+    };
+
+    // Which warm scenarios can run: probe each once.
+    let mut runnable: Vec<Scenario> = Vec::new();
+    if bare.is_some() {
+        runnable.push(Scenario::Bare);
+    }
+    if let (Some(server), Some(warm)) = (&main, &warm) {
+        let channel = connect_channels(server.process.addr, 1).await?.remove(0);
+        let candidates: [(Scenario, Result<(), String>); 4] = [
+            (Scenario::WarmCredentials, Ok(())),
+            (
+                Scenario::WarmTokens,
+                warm.tokens.as_ref().map(|_| ()).map_err(Clone::clone),
+            ),
+            (Scenario::CheckBasic, Ok(())),
+            (
+                Scenario::CheckBearer,
+                warm.checks_bearer
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(Clone::clone),
+            ),
+        ];
+        for (scenario, prepared) in candidates {
+            if !ctx.has(scenario) {
+                continue;
+            }
+            let available = match (scenario, prepared) {
+                (_, Err(reason)) => Err(reason),
+                (Scenario::CheckBasic | Scenario::CheckBearer, Ok(())) => {
+                    probe(CheckCall::new(
+                        channel.clone(),
+                        warm.auth.clone(),
+                        Arc::clone(&warm.checks_basic),
+                    ))
+                    .await
+                }
+                _ => Ok(()),
+            };
+            match available {
+                Ok(()) => runnable.push(scenario),
+                Err(reason) => {
+                    let concurrencies = ctx.args.concurrency.clone();
+                    ctx.unavailable(scenario, &concurrencies, &reason);
+                }
+            }
+        }
+    }
+
+    if !runnable.is_empty() {
+        eprintln!(
+            "warm scenarios {:?}, {} s + {} s warmup each …",
+            runnable.iter().map(|s| s.id()).collect::<Vec<_>>(),
+            ctx.args.duration_secs,
+            ctx.args.warmup_secs
+        );
+    }
+    for concurrency in ctx.args.concurrency.clone() {
+        for &scenario in &runnable {
+            match scenario {
+                Scenario::Bare => {
+                    let server = bare.as_ref().context("bare server")?;
+                    let requests = Arc::new(bare_requests());
+                    // The bare server ignores it, but the bytes on the wire are the same.
+                    let auth = crate::auth::Minter::random().bearer(WARM_ACCOUNT)?;
+                    ctx.measure(scenario, server, concurrency, |channel| {
+                        IntrospectCall::new(channel, auth.clone(), Arc::clone(&requests))
+                    })
+                    .await?;
+                }
+                Scenario::WarmCredentials | Scenario::WarmTokens => {
+                    let server = main.as_ref().context("apikeys")?;
+                    let warm = warm.as_ref().context("warm setup")?;
+                    let requests = if scenario == Scenario::WarmTokens {
+                        Arc::clone(warm.tokens.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?)
+                    } else {
+                        Arc::clone(&warm.credentials)
+                    };
+                    ctx.measure(scenario, &server.process, concurrency, |channel| {
+                        IntrospectCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
+                    })
+                    .await?;
+                }
+                Scenario::CheckBasic | Scenario::CheckBearer => {
+                    let server = main.as_ref().context("apikeys")?;
+                    let warm = warm.as_ref().context("warm setup")?;
+                    let requests = if scenario == Scenario::CheckBearer {
+                        Arc::clone(
+                            warm.checks_bearer
+                                .as_ref()
+                                .map_err(|e| anyhow::anyhow!("{e}"))?,
+                        )
+                    } else {
+                        Arc::clone(&warm.checks_basic)
+                    };
+                    ctx.measure(scenario, &server.process, concurrency, |channel| {
+                        CheckCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
+                    })
+                    .await?;
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(bare) = bare {
+        bare.stop().await;
+    }
+
+    if let (true, Some(server)) = (ctx.has(Scenario::CreateKey), &main) {
+        eprintln!("CreateKey (default argon2 cost) …");
+        let channels = server.process.channels(1).await?;
+        enable_account(channels[0].clone(), &server.minter, CREATE_ACCOUNT).await?;
+        let auth = server.minter.bearer(CREATE_ACCOUNT)?;
+        for concurrency in ctx.args.cold_concurrency.clone() {
+            ctx.measure(
+                Scenario::CreateKey,
+                &server.process,
+                concurrency,
+                |channel| CreateKeyCall {
+                    client: ApiKeyServiceClient::new(channel),
+                    auth: auth.clone(),
+                    account_id: CREATE_ACCOUNT.to_owned(),
+                },
+            )
+            .await?;
+        }
+    }
+    if let Some(main) = main {
+        main.stop().await;
+    }
+    Ok(())
+}
+
+async fn cold_phase(ctx: &mut Ctx, bin: &Path, help: &str) -> anyhow::Result<()> {
+    let concurrencies = ctx.args.cold_concurrency.clone();
+    if flag_default(help, CACHE_FLAG).is_none() {
+        ctx.unavailable(
+            Scenario::ColdIntrospect,
+            &concurrencies,
+            &format!("apikeys serve has no {CACHE_FLAG} flag yet (cannot disable the cache)"),
+        );
+        return Ok(());
+    }
+    eprintln!("starting apikeys (cold, {CACHE_FLAG} 0) …");
+    let extra = [CACHE_FLAG.to_owned(), "0".to_owned()];
+    let server = match Apikeys::start(bin, "apikeys (cold)", &extra, false).await {
+        Ok(server) => server,
+        Err(error) => {
+            ctx.unavailable(
+                Scenario::ColdIntrospect,
+                &concurrencies,
+                &format!("apikeys did not start with {CACHE_FLAG} 0: {error:#}"),
+            );
+            return Ok(());
+        }
+    };
+    let channels = server.process.channels(2).await?;
+    enable_account(channels[0].clone(), &server.minter, COLD_ACCOUNT).await?;
+    let keys = create_keys(
+        &channels,
+        &server.minter,
+        &[COLD_ACCOUNT.to_owned()],
+        COLD_KEYS,
+        2,
+        None,
+    )
+    .await?;
+    let auth = server.minter.bearer(COLD_ACCOUNT)?;
+    let requests = Arc::new(credential_requests(&keys));
+    eprintln!("cold Introspect (argon2 per call) …");
+    for concurrency in concurrencies {
+        ctx.measure(
+            Scenario::ColdIntrospect,
+            &server.process,
+            concurrency,
+            |channel| IntrospectCall::new(channel, auth.clone(), Arc::clone(&requests)),
+        )
+        .await?;
+    }
+    server.stop().await;
+    Ok(())
+}

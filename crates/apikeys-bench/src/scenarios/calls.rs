@@ -1,0 +1,236 @@
+//! One call of each scenario, with the check that makes it a success: an inactive answer, a
+//! denied Check or a CreateKey without a secret is an error, never a success.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
+use apikeys_proto::pb::introspection_service_client::IntrospectionServiceClient;
+use apikeys_proto::pb::{CreateKeyRequest, IntrospectRequest};
+use base64::Engine;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+
+use crate::load::{Call, CallError};
+
+/// A live key, as CreateKey returned it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+fn with_auth<T>(message: T, auth: &MetadataValue<Ascii>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", auth.clone());
+    request
+}
+
+/// Spreads the tasks over the keys: task `t`, call `seq` uses key `(seq * 7919) % n`.
+fn pick<T>(items: &[T], seq: u64) -> &T {
+    let index = (seq.wrapping_mul(7919) % items.len() as u64) as usize;
+    &items[index]
+}
+
+/// Introspect over a list of prepared requests (client credentials or tokens); the answer must
+/// be active. Also the bare baseline's call (one fixed request).
+pub struct IntrospectCall {
+    pub client: IntrospectionServiceClient<Channel>,
+    pub auth: MetadataValue<Ascii>,
+    pub requests: Arc<Vec<IntrospectRequest>>,
+}
+
+impl IntrospectCall {
+    pub fn new(
+        channel: Channel,
+        auth: MetadataValue<Ascii>,
+        requests: Arc<Vec<IntrospectRequest>>,
+    ) -> Self {
+        Self {
+            client: IntrospectionServiceClient::new(channel),
+            auth,
+            requests,
+        }
+    }
+}
+
+impl Call for IntrospectCall {
+    async fn call(&mut self, seq: u64) -> Result<(), CallError> {
+        let request = with_auth(pick(&self.requests, seq).clone(), &self.auth);
+        let response = self
+            .client
+            .introspect(request)
+            .await
+            .map_err(|status| CallError::status(&status))?
+            .into_inner();
+        if response.active {
+            Ok(())
+        } else {
+            Err(CallError::wrong_answer("Introspect answered active=false"))
+        }
+    }
+}
+
+pub fn credential_requests(keys: &[Key]) -> Vec<IntrospectRequest> {
+    keys.iter()
+        .map(|key| IntrospectRequest {
+            client_id: key.client_id.clone(),
+            client_secret: key.client_secret.clone(),
+            token: String::new(),
+        })
+        .collect()
+}
+
+pub fn token_requests(tokens: &[String]) -> Vec<IntrospectRequest> {
+    tokens
+        .iter()
+        .map(|token| IntrospectRequest {
+            client_id: String::new(),
+            client_secret: String::new(),
+            token: token.clone(),
+        })
+        .collect()
+}
+
+/// The bare baseline's one request: the same sizes as a real client-credentials Introspect.
+pub fn bare_requests() -> Vec<IntrospectRequest> {
+    vec![IntrospectRequest {
+        client_id: "akc_JpDiPC6klLfhjIO19876ePmP".to_owned(),
+        client_secret: "aks_XbBb8OKz8kXnE2Ituf2sXPq0bpIpCY5R1WDNKikOk1q2sTUrj".to_owned(),
+        token: String::new(),
+    }]
+}
+
+/// Envoy ext_authz `Authorization/Check`; allowed (status code OK) is a success.
+pub struct CheckCall {
+    pub client: AuthorizationClient<Channel>,
+    pub auth: MetadataValue<Ascii>,
+    pub requests: Arc<Vec<CheckRequest>>,
+}
+
+impl CheckCall {
+    pub fn new(
+        channel: Channel,
+        auth: MetadataValue<Ascii>,
+        requests: Arc<Vec<CheckRequest>>,
+    ) -> Self {
+        Self {
+            client: AuthorizationClient::new(channel),
+            auth,
+            requests,
+        }
+    }
+}
+
+impl Call for CheckCall {
+    async fn call(&mut self, seq: u64) -> Result<(), CallError> {
+        let request = with_auth(pick(&self.requests, seq).clone(), &self.auth);
+        let response = self
+            .client
+            .check(request)
+            .await
+            .map_err(|status| CallError::status(&status))?
+            .into_inner();
+        // Envoy's rule: a missing status is OK (code 0).
+        match response.status.map_or(0, |status| status.code) {
+            0 => Ok(()),
+            code => Err(CallError::wrong_answer(format!(
+                "Check denied (google.rpc code {code})"
+            ))),
+        }
+    }
+}
+
+/// An Envoy-shaped CheckRequest for `POST /v1/payments` with this `authorization` header.
+pub fn check_request(index: usize, authorization: String) -> CheckRequest {
+    let host = "api.payments.example";
+    let path = "/v1/payments";
+    let request_id = format!("bench-{index:08}-5e2c-4a1b-9f7e-0c3d2b1a0f9e");
+    let headers: HashMap<String, String> = [
+        (":authority", host.to_owned()),
+        (":method", "POST".to_owned()),
+        (":path", path.to_owned()),
+        (":scheme", "https".to_owned()),
+        ("authorization", authorization),
+        ("content-type", "application/json".to_owned()),
+        ("content-length", "184".to_owned()),
+        ("user-agent", "partner-sdk/2.3.1".to_owned()),
+        ("x-forwarded-proto", "https".to_owned()),
+        ("x-request-id", request_id.clone()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(HttpRequest {
+                    id: request_id,
+                    method: "POST".to_owned(),
+                    headers,
+                    path: path.to_owned(),
+                    host: host.to_owned(),
+                    scheme: "https".to_owned(),
+                    protocol: "HTTP/1.1".to_owned(),
+                    size: 184,
+                    ..HttpRequest::default()
+                }),
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+pub fn basic_check_requests(keys: &[Key]) -> Vec<CheckRequest> {
+    keys.iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let pair = format!("{}:{}", key.client_id, key.client_secret);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            check_request(index, format!("Basic {encoded}"))
+        })
+        .collect()
+}
+
+pub fn bearer_check_requests(tokens: &[String]) -> Vec<CheckRequest> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(index, token)| check_request(index, format!("Bearer {token}")))
+        .collect()
+}
+
+/// CreateKey in one account; a response with a key and a secret is a success.
+pub struct CreateKeyCall {
+    pub client: ApiKeyServiceClient<Channel>,
+    pub auth: MetadataValue<Ascii>,
+    pub account_id: String,
+}
+
+impl Call for CreateKeyCall {
+    async fn call(&mut self, seq: u64) -> Result<(), CallError> {
+        let request = with_auth(
+            CreateKeyRequest {
+                account_id: self.account_id.clone(),
+                email: format!("k{seq}@bench.example"),
+                display_name: String::new(),
+            },
+            &self.auth,
+        );
+        let response = self
+            .client
+            .create_key(request)
+            .await
+            .map_err(|status| CallError::status(&status))?
+            .into_inner();
+        if response.key.is_some() && !response.client_secret.is_empty() {
+            Ok(())
+        } else {
+            Err(CallError::wrong_answer("CreateKey answered without a key"))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The baseline of the argon2-bound scenarios (d: cold Introspect, e: CreateKey): the raw
+//! argon2id rate for the server's default parameters, measured in this process on as many
+//! threads as cores, while no load runs.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// The server's defaults (OWASP): m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Argon2Rate {
+    pub params: Argon2Params,
+    pub threads: usize,
+    pub hashes: u64,
+    /// Hashes per second over all threads.
+    pub per_second: f64,
+    /// Mean wall time of one hash on one thread.
+    pub ms_per_hash: f64,
+}
+
+/// Hashes a 56-byte secret with a 16-byte salt (what the server does per CreateKey, and per
+/// cold verification) on `threads` threads for about `duration`.
+pub async fn measure(
+    params: Argon2Params,
+    threads: usize,
+    duration: Duration,
+) -> anyhow::Result<Argon2Rate> {
+    tokio::task::spawn_blocking(move || measure_blocking(params, threads, duration))
+        .await
+        .context("argon2 measurement panicked")?
+}
+
+fn measure_blocking(
+    params: Argon2Params,
+    threads: usize,
+    duration: Duration,
+) -> anyhow::Result<Argon2Rate> {
+    let argon2 = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            Some(32),
+        )
+        .map_err(|error| anyhow::anyhow!("argon2 parameters: {error}"))?,
+    );
+    let threads = threads.max(1);
+    let per_thread: Vec<anyhow::Result<(u64, Duration)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let argon2 = argon2.clone();
+                scope.spawn(move || {
+                    let secret = b"aks_XbBb8OKz8kXnE2Ituf2sXPq0bpIpCY5R1WDNKikOk1q2sTUrj";
+                    let mut salt = [0_u8; 16];
+                    let mut out = [0_u8; 32];
+                    let started = Instant::now();
+                    let mut count = 0_u64;
+                    let mut last = Duration::ZERO;
+                    while last < duration {
+                        salt[..8].copy_from_slice(&count.to_le_bytes());
+                        salt[8] = thread as u8;
+                        argon2
+                            .hash_password_into(secret, &salt, &mut out)
+                            .map_err(|error| anyhow::anyhow!("argon2: {error}"))?;
+                        count += 1;
+                        last = started.elapsed();
+                    }
+                    Ok((count, last))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("argon2 thread panicked"))?
+            })
+            .collect()
+    });
+    let mut hashes = 0;
+    let mut per_second = 0.0;
+    let mut thread_seconds = 0.0;
+    for result in per_thread {
+        let (count, elapsed) = result?;
+        hashes += count;
+        per_second += count as f64 / elapsed.as_secs_f64();
+        thread_seconds += elapsed.as_secs_f64();
+    }
+    Ok(Argon2Rate {
+        params,
+        threads,
+        hashes,
+        per_second,
+        ms_per_hash: thread_seconds * 1000.0 / hashes.max(1) as f64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Argon2Params, measure};
+
+    #[tokio::test]
+    async fn measures_a_cheap_argon2_rate() {
+        let params = Argon2Params {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let rate = measure(params, 2, Duration::from_millis(20))
+            .await
+            .expect("measure");
+        assert!(rate.hashes >= 2 && rate.per_second > 0.0, "{rate:?}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The processes under test: the bare baseline (this binary re-executed as `bare-server`) and
+//! `apikeys serve`. Both print one `… listening on ADDR` line on stdout, which is read with a
+//! deadline; every spawned process is killed when its handle is dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use apikeys_proto::pb::introspection_service_server::{
+    IntrospectionService, IntrospectionServiceServer,
+};
+use apikeys_proto::pb::{IntrospectRequest, IntrospectResponse};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// The same limits `apikeys serve` sets, so the baseline runs the same tonic stack.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The bare baseline: same request/response shapes as `apikeys.v1.IntrospectionService`,
+/// a fixed active response of realistic size, no work at all.
+#[derive(Debug, Clone)]
+pub struct BareIntrospection {
+    response: IntrospectResponse,
+}
+
+impl Default for BareIntrospection {
+    fn default() -> Self {
+        Self {
+            response: IntrospectResponse {
+                active: true,
+                client_id: "akc_JpDiPC6klLfhjIO19876ePmP".to_owned(),
+                account_id: "bench-warm".to_owned(),
+                email: "ops@bench.example".to_owned(),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1_790_000_000,
+                    nanos: 123_456_000,
+                }),
+                expire_time: None,
+            },
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl IntrospectionService for BareIntrospection {
+    async fn introspect(
+        &self,
+        _request: Request<IntrospectRequest>,
+    ) -> Result<Response<IntrospectResponse>, Status> {
+        Ok(Response::new(self.response.clone()))
+    }
+}
+
+/// Serves the bare baseline on `listener` with the tonic settings of `apikeys serve`.
+pub async fn serve_bare(listener: TcpListener) -> anyhow::Result<()> {
+    tonic::transport::Server::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .tcp_nodelay(true)
+        .add_service(
+            IntrospectionServiceServer::new(BareIntrospection::default())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .serve_with_incoming(TcpListenerStream::new(listener))
+        .await
+        .context("bare server failed")
+}
+
+/// `apikeys-bench bare-server`: prints `bare listening on ADDR`, serves until killed.
+pub async fn bare_server_main(listen: SocketAddr) -> anyhow::Result<()> {
+    use std::io::Write;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "bare listening on {addr}")?;
+        stdout.flush()?;
+    }
+    serve_bare(listener).await
+}
+
+/// A spawned server process; killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub pid: u32,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Spawns `program args…`, waits (with a deadline) for the `listening on ADDR` line.
+    /// stderr goes to `stderr_log`, whose tail is shown if the process does not come up.
+    pub async fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        stderr_log: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let stderr = std::fs::File::create(&stderr_log)
+            .with_context(|| format!("cannot create {}", stderr_log.display()))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        let pid = child.id().context("spawned process has no pid")?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let found = tokio::time::timeout(STARTUP_DEADLINE, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some((_, addr)) = line.rsplit_once(" listening on ") {
+                    return Ok::<_, std::io::Error>(Some(addr.trim().to_owned()));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        let addr = match found {
+            Ok(Ok(Some(addr))) => addr
+                .parse::<SocketAddr>()
+                .with_context(|| format!("{name}: cannot parse listen address {addr:?}"))?,
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                bail!(
+                    "{name} exited before listening ({status:?}); stderr tail:\n{}",
+                    tail(&stderr_log)
+                );
+            }
+            Err(_) => bail!(
+                "{name} did not print its listen address within {STARTUP_DEADLINE:?}; stderr tail:\n{}",
+                tail(&stderr_log)
+            ),
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self { addr, pid, child })
+    }
+
+    /// Opens `count` separate HTTP/2 connections to the server.
+    pub async fn channels(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
+        connect_channels(self.addr, count).await
+    }
+
+    /// Resident set size of the process from /proc, in bytes: (VmRSS, VmHWM).
+    pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .with_context(|| format!("cannot read /proc/{}/status", self.pid))?;
+        let field = |key: &str| -> anyhow::Result<u64> {
+            let line = status
+                .lines()
+                .find(|line| line.starts_with(key))
+                .with_context(|| format!("{key} missing from /proc/{}/status", self.pid))?;
+            let kib: u64 = line
+                .trim_start_matches(key)
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .with_context(|| format!("cannot parse {line:?}"))?;
+            Ok(kib * 1024)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// Kills the process and reaps it.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// Opens `count` tonic Channels, each its own TCP connection (HTTP/2), with TCP_NODELAY.
+pub async fn connect_channels(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60));
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        channels.push(
+            endpoint
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {addr}"))?,
+        );
+    }
+    Ok(channels)
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Starts the bare baseline as a separate process: this very binary, `bare-server`.
+pub async fn spawn_bare(log_dir: &Path) -> anyhow::Result<ServerProcess> {
+    let exe = std::env::current_exe().context("cannot locate the bench binary")?;
+    ServerProcess::spawn(
+        "bare server",
+        &exe,
+        &[
+            "bare-server".to_owned(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ],
+        log_dir.join("bare.stderr.log"),
+    )
+    .await
+}
+
+/// The `apikeys` binary: the given path, or a release build of `apikeys-server`.
+pub async fn locate_apikeys(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        if !path.exists() {
+            bail!("--apikeys-bin {} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    eprintln!("building apikeys (cargo build --release -p apikeys-server --bin apikeys) …");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let built = tokio::task::spawn_blocking(move || {
+        escargot::CargoBuild::new()
+            .manifest_path(manifest)
+            .package("apikeys-server")
+            .bin("apikeys")
+            .release()
+            .run()
+    })
+    .await?
+    .context("cargo build --release -p apikeys-server failed")?;
+    Ok(built.path().to_path_buf())
+}
+
+/// The flags `apikeys serve --help` lists, to tell features the server does not have yet.
+pub async fn serve_help(apikeys: &Path) -> anyhow::Result<String> {
+    let output = Command::new(apikeys)
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} serve --help", apikeys.display()))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The `[default: N]` of a numeric flag in `--help` text, if the flag exists.
+pub fn flag_default(help: &str, flag: &str) -> Option<Option<u64>> {
+    let start = help.find(&format!("{flag} "))?;
+    let rest = &help[start + flag.len()..];
+    let end = rest.find("\n  -").unwrap_or(rest.len());
+    let section = &rest[..end];
+    let default = section
+        .split("[default: ")
+        .nth(1)
+        .and_then(|value| value.split(']').next())
+        .and_then(|value| value.trim().parse().ok());
+    Some(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flag_default;
+
+    #[test]
+    fn reads_flag_defaults_from_help_text() {
+        let help = "Options:\n      --max-active-keys <MAX_ACTIVE_KEYS>\n          Most keys.\n          \
+                    [env: X]\n          [default: 10]\n\n      --verification-cache-max-entries <N>\n          \
+                    Entries; 0 disables.\n          [default: 100000]\n  -h, --help\n";
+        assert_eq!(flag_default(help, "--max-active-keys"), Some(Some(10)));
+        assert_eq!(
+            flag_default(help, "--verification-cache-max-entries"),
+            Some(Some(100_000))
+        );
+        assert_eq!(flag_default(help, "--nope"), None);
+    }
+}

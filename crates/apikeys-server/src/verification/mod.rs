@@ -1,0 +1,213 @@
+//! The hot path: is this Client ID + Client Secret live, and whose is it?
+//!
+//! 1. Malformed input (format, checksum) is inactive with no I/O.
+//! 2. A cache hit compares a keyed digest of the secret in constant time: microseconds.
+//! 3. A miss loads the key and runs argon2id on the bounded hashing pool, then fills the cache.
+//! 4. Revocation and suspension evict entries (here before the RPC returns; on other replicas
+//!    through the change feed), and an eviction epoch stops in-flight misses from re-filling
+//!    an entry that was evicted while they ran.
+//! 5. Repeated failures for one client id are throttled before they reach argon2.
+
+mod cache;
+#[cfg(test)]
+mod tests;
+mod throttle;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use apikeys_store::{ClientId, ClientSecret, KeyCredential, Store};
+use chrono::{NaiveDateTime, Utc};
+
+pub use cache::CacheSettings;
+pub use throttle::ThrottleSettings;
+
+use self::cache::{CachedKey, VerificationCache};
+use self::throttle::FailureThrottle;
+use crate::error::ApiError;
+use crate::secret_work::SecretWork;
+use crate::usage::UsageRecorder;
+
+/// What a verified key may tell its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    pub client_id: ClientId,
+    pub account_id: String,
+    pub email: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+impl VerifiedKey {
+    fn usable_at(&self, now: NaiveDateTime) -> bool {
+        self.expires_at.is_none_or(|expiry| expiry > now)
+    }
+}
+
+/// The outcome of a verification. Why a credential is inactive is for logs and metrics only.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Active(Arc<VerifiedKey>),
+    Inactive(InactiveReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InactiveReason {
+    Malformed,
+    WrongSecret,
+    Unusable,
+    Throttled,
+}
+
+impl InactiveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::WrongSecret => "wrong_secret",
+            Self::Unusable => "unusable",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+pub struct CredentialVerifier {
+    store: Store,
+    secrets: Arc<SecretWork>,
+    usage: Arc<UsageRecorder>,
+    cache: VerificationCache,
+    throttle: FailureThrottle,
+    eviction_epoch: AtomicU64,
+}
+
+impl CredentialVerifier {
+    pub fn new(
+        store: Store,
+        secrets: Arc<SecretWork>,
+        usage: Arc<UsageRecorder>,
+        cache: CacheSettings,
+        throttle: ThrottleSettings,
+    ) -> Self {
+        Self {
+            store,
+            secrets,
+            usage,
+            cache: VerificationCache::new(cache),
+            throttle: FailureThrottle::new(throttle),
+            eviction_epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Verifies a presented Client ID + Client Secret. Errors are infrastructure failures
+    /// (store down, hashing pool saturated), never a verdict about the credential.
+    pub async fn verify_secret(&self, client_id: &str, secret: &str) -> Result<Verdict, ApiError> {
+        let (Ok(client_id), Some(secret)) = (
+            ClientId::parse("client_id", client_id),
+            ClientSecret::parse(secret),
+        ) else {
+            return Ok(Verdict::Inactive(InactiveReason::Malformed));
+        };
+        let digest = self.cache.digest(&secret);
+        let now = Utc::now().naive_utc();
+        if let Some(cached) = self.cache.get(&client_id) {
+            match cached.matches(&digest) {
+                Some(true) if cached.key.usable_at(now) => {
+                    self.usage.record(&client_id, now);
+                    return Ok(Verdict::Active(Arc::clone(&cached.key)));
+                }
+                Some(true) => {
+                    self.cache.evict(client_id.as_str());
+                    return Ok(Verdict::Inactive(InactiveReason::Unusable));
+                }
+                // A key has one secret, and this entry holds its digest: a mismatch is wrong.
+                Some(false) => {
+                    self.throttle.note_failure(&client_id);
+                    return Ok(Verdict::Inactive(InactiveReason::WrongSecret));
+                }
+                // Filled by an access-token check, without a digest: verify the slow way.
+                None => {}
+            }
+        }
+        if self.throttle.is_throttled(&client_id) {
+            return Ok(Verdict::Inactive(InactiveReason::Throttled));
+        }
+
+        let epoch = self.eviction_epoch.load(Ordering::Acquire);
+        let credential = self.store.find_credential(&client_id).await?;
+        let stored_hash = credential.as_ref().map(|c| c.secret_hash.clone());
+        let matched = self.secrets.verify(secret, stored_hash).await?;
+        let Some(credential) = credential.filter(|_| matched) else {
+            self.throttle.note_failure(&client_id);
+            return Ok(Verdict::Inactive(InactiveReason::WrongSecret));
+        };
+        self.throttle.forget(&client_id);
+        let Some(key) = usable_key(credential, now) else {
+            return Ok(Verdict::Inactive(InactiveReason::Unusable));
+        };
+        if self.eviction_epoch.load(Ordering::Acquire) == epoch {
+            self.cache.insert(
+                client_id.clone(),
+                CachedKey::with_digest(Arc::clone(&key), digest),
+            );
+        }
+        self.usage.record(&client_id, now);
+        Ok(Verdict::Active(key))
+    }
+
+    /// Whether the key behind an already authenticated client id (e.g. the subject of a valid
+    /// access token) is still usable: not revoked, not expired, account not suspended.
+    pub async fn active_key(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
+        let now = Utc::now().naive_utc();
+        if let Some(cached) = self.cache.get(client_id) {
+            if cached.key.usable_at(now) {
+                self.usage.record(client_id, now);
+                return Ok(Some(Arc::clone(&cached.key)));
+            }
+            self.cache.evict(client_id.as_str());
+            return Ok(None);
+        }
+        let epoch = self.eviction_epoch.load(Ordering::Acquire);
+        let Some(credential) = self.store.find_credential(client_id).await? else {
+            return Ok(None);
+        };
+        let Some(key) = usable_key(credential, now) else {
+            return Ok(None);
+        };
+        if self.eviction_epoch.load(Ordering::Acquire) == epoch {
+            self.cache.insert_if_absent(
+                client_id.clone(),
+                CachedKey::without_digest(Arc::clone(&key)),
+            );
+        }
+        self.usage.record(client_id, now);
+        Ok(Some(key))
+    }
+
+    /// Forgets a revoked key.
+    pub fn evict_key(&self, client_id: &str) {
+        self.eviction_epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.evict(client_id);
+    }
+
+    /// Forgets every key of an account that lost API access.
+    pub fn evict_account(&self, account_id: &str) {
+        self.eviction_epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.evict_account(account_id);
+    }
+}
+
+fn usable_key(credential: KeyCredential, now: NaiveDateTime) -> Option<Arc<VerifiedKey>> {
+    if !credential.is_usable_at(now) {
+        return None;
+    }
+    let key = credential.key;
+    Some(Arc::new(VerifiedKey {
+        client_id: key.client_id(),
+        account_id: key.account_id,
+        email: key.email,
+        created_at: key.created_at,
+        expires_at: key.expires_at,
+    }))
+}
