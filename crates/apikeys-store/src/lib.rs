@@ -16,4 +16,6 @@ pub use domain::{AccountId, Actor, DisplayName, Email, ValidationError};
 pub use error::StoreError;
 pub use key_material::{ClientId, ClientSecret, HashingParams, SecretHash, SecretHasher};
 pub use models::{Account, ApiKey, AuditEvent, KeyCredential};
-pub use store::{Change, KeyPage, NewKey, PageRequest, RecordedChange, Store};
+pub use store::{
+    Change, KeyPage, NewKey, PageRequest, RecordedChange, SigningKeyRecord, Store, now,
+};

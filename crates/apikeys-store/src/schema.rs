@@ -39,6 +39,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        sealed_private_key -> Text,
+        public_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 
-diesel::allow_tables_to_appear_in_same_query!(accounts, api_keys, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(accounts, api_keys, audit_events, signing_keys);

@@ -5,12 +5,14 @@ mod audit;
 mod changes;
 mod keys;
 mod page;
+mod signing_keys;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
 pub use changes::{Change, RecordedChange};
 pub use keys::NewKey;
 pub use page::{KeyPage, PageRequest};
+pub use signing_keys::SigningKeyRecord;
 
 use crate::db::Database;
 
@@ -32,6 +34,6 @@ impl Store {
 
 /// Current UTC time at the microsecond precision both backends keep, so a value read back
 /// (and a page token made from it) compares equal to the one written.
-pub(crate) fn now() -> NaiveDateTime {
+pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }

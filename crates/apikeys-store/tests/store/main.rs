@@ -9,3 +9,4 @@ mod support;
 mod accounts;
 mod keys;
 mod pagination;
+mod signing_keys;
