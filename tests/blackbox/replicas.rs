@@ -37,7 +37,11 @@ async fn warm(fixture: &Fixture, replica: &Replica) {
     for _ in 0..3 {
         let response = replica
             .api()
-            .introspect(&fixture.gateway, &fixture.sentinel_id, &fixture.sentinel_secret)
+            .introspect(
+                &fixture.gateway,
+                &fixture.sentinel_id,
+                &fixture.sentinel_secret,
+            )
             .await
             .expect("Introspect on the replica");
         assert!(response.active, "sentinel must be active before the change");
@@ -51,7 +55,11 @@ async fn until_inactive(fixture: &Fixture, replica: &Replica) -> Duration {
     loop {
         let response = replica
             .api()
-            .introspect(&fixture.gateway, &fixture.sentinel_id, &fixture.sentinel_secret)
+            .introspect(
+                &fixture.gateway,
+                &fixture.sentinel_id,
+                &fixture.sentinel_secret,
+            )
             .await
             .expect("Introspect on the replica");
         if !response.active {

@@ -241,6 +241,8 @@ def main() -> int:
         key_grpc = importlib.import_module("apikeys.v1.api_key_service_pb2_grpc")
         intro_pb = importlib.import_module("apikeys.v1.introspection_service_pb2")
         intro_grpc = importlib.import_module("apikeys.v1.introspection_service_pb2_grpc")
+        tok_pb = importlib.import_module("apikeys.v1.token_service_pb2")
+        tok_grpc = importlib.import_module("apikeys.v1.token_service_pb2_grpc")
         print(f"INFO  stubs generated with grpcio-tools into {gen_dir}; target {target}", flush=True)
 
         channel = grpc.insecure_channel(target)
@@ -249,6 +251,7 @@ def main() -> int:
         accounts = acc_grpc.AccountServiceStub(channel)
         keys = key_grpc.ApiKeyServiceStub(channel)
         intro = intro_grpc.IntrospectionServiceStub(channel)
+        tokens = tok_grpc.TokenServiceStub(channel)
 
         state: dict = {}
 
@@ -579,6 +582,42 @@ def main() -> int:
         run_check("ApiKeyService/RevokeKey of another account's key -> NOT_FOUND",
                   _revoke_other_account)
 
+        def _issue_token():
+            k = state["key1"]
+            r = tokens.IssueToken(tok_pb.IssueTokenRequest(client_id=k.client_id,
+                                                           client_secret=state["secret1"]),
+                                  timeout=TIMEOUT, metadata=md(t_gateway))
+            assert r.token_type == "Bearer", f"token_type {r.token_type!r}"
+            assert r.expires_in > 0, f"expires_in {r.expires_in}"
+            assert r.access_token.count(".") == 2, "access_token is not a JWT"
+            state["access_token"] = r.access_token
+        run_check("TokenService/IssueToken -> Bearer access token", _issue_token)
+
+        def _issue_token_bad():
+            expect_status(grpc.StatusCode.UNAUTHENTICATED,
+                          lambda: tokens.IssueToken(tok_pb.IssueTokenRequest(
+                              client_id=state["key1"].client_id,
+                              client_secret=well_formed_wrong_secret()),
+                              timeout=TIMEOUT, metadata=md(t_gateway)),
+                          contains="invalid client credentials")
+        run_check("TokenService/IssueToken wrong secret -> UNAUTHENTICATED", _issue_token_bad)
+
+        def _jwks():
+            r = tokens.GetJwks(tok_pb.GetJwksRequest(), timeout=TIMEOUT)
+            doc = json.loads(r.jwks_json)
+            assert doc["keys"] and all(k["kty"] == "OKP" and "d" not in k for k in doc["keys"]), (
+                f"unexpected JWKS {doc}")
+        run_check("TokenService/GetJwks -> public Ed25519 keys, no caller token", _jwks)
+
+        def _introspect_token():
+            r = intro.Introspect(intro_pb.IntrospectRequest(token=state["access_token"]),
+                                 timeout=TIMEOUT, metadata=md(t_gateway))
+            assert r.active is True, "a fresh access token introspects inactive"
+            assert r.client_id == state["key1"].client_id, f"client_id {r.client_id!r}"
+            assert r.HasField("expire_time"), "no expire_time for an access token"
+        run_check("IntrospectionService/Introspect token -> active with expire_time",
+                  _introspect_token)
+
         def _revoke():
             k = state["key1"]
             before = time.time()
@@ -594,6 +633,13 @@ def main() -> int:
         def _introspect_revoked():
             assert_inactive(introspect(state["key1"].client_id, state["secret1"]), "revoked key")
         run_check("IntrospectionService/Introspect revoked key -> active=false", _introspect_revoked)
+
+        def _introspect_token_revoked():
+            r = intro.Introspect(intro_pb.IntrospectRequest(token=state["access_token"]),
+                                 timeout=TIMEOUT, metadata=md(t_gateway))
+            assert_inactive(r, "access token of a revoked key")
+        run_check("IntrospectionService/Introspect token of revoked key -> active=false",
+                  _introspect_token_revoked)
 
         def _list_after_revoke():
             r = keys.ListKeys(key_pb.ListKeysRequest(account_id=acc), timeout=TIMEOUT,

@@ -1,6 +1,6 @@
 //! `apikeys-bench run`: orders the scenarios so that each ratio's two sides are measured close
-//! together (for each concurrency: a, b1, b2, c1, c2), the argon2 baseline while nothing else
-//! runs, then the argon2-bound scenarios and the memory measurement.
+//! together (for each concurrency: a, b1, b2, c1, c2), then each argon2-bound scenario right
+//! after its own raw argon2 baseline, then the memory measurement.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +46,7 @@ struct Ctx {
     args: RunArgs,
     selected: Vec<Scenario>,
     report: Report,
+    argon2_params: Argon2Params,
 }
 
 impl Ctx {
@@ -59,6 +60,29 @@ impl Ctx {
             warmup: Duration::from_secs_f64(self.args.warmup_secs),
             duration: Duration::from_secs_f64(self.args.duration_secs),
         }
+    }
+
+    /// The raw argon2id rate, measured right before each row of an argon2-bound `scenario`
+    /// (with its server idle), so both sides of the ratio see the same background load.
+    async fn measure_argon2(
+        &mut self,
+        scenario: Scenario,
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
+        let params = self.argon2_params;
+        let threads = self.report.machine.nproc;
+        let duration = Duration::from_secs_f64(self.args.duration_secs.max(2.0));
+        eprintln!(
+            "  raw argon2id rate before {scenario} c={concurrency} (m={} KiB, t={}, p={}) on {threads} threads for {:.1} s …",
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            duration.as_secs_f64()
+        );
+        let rate = cold::measure(scenario.id(), concurrency, params, threads, duration).await?;
+        eprintln!("    {:.1} hashes/s", rate.per_second);
+        self.report.argon2.push(rate);
+        Ok(())
     }
 
     fn channel_count(&self, concurrency: usize) -> usize {
@@ -139,7 +163,7 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
                 apikeys_bin: apikeys_bin.as_ref().map(|p| p.display().to_string()),
             },
             machine: Machine::probe(),
-            argon2: None,
+            argon2: Vec::new(),
             rows: Vec::new(),
             targets: Vec::new(),
             rss: None,
@@ -148,13 +172,14 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         },
         args,
         selected,
+        argon2_params: Argon2Params::default(),
     };
     let help = match &apikeys_bin {
         Some(bin) => serve_help(bin).await?,
         None => String::new(),
     };
 
-    if ctx.has(Scenario::ColdIntrospect) || ctx.has(Scenario::CreateKey) {
+    ctx.argon2_params = {
         let defaults = Argon2Params::default();
         let param = |flag: &str, fallback: u32| {
             flag_default(&help, flag)
@@ -162,24 +187,12 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
                 .and_then(|value| u32::try_from(value).ok())
                 .unwrap_or(fallback)
         };
-        let params = Argon2Params {
+        Argon2Params {
             memory_kib: param("--argon2-memory-kib", defaults.memory_kib),
             iterations: param("--argon2-iterations", defaults.iterations),
             parallelism: param("--argon2-parallelism", defaults.parallelism),
-        };
-        let threads = ctx.report.machine.nproc;
-        let duration = Duration::from_secs_f64(ctx.args.duration_secs.max(2.0));
-        eprintln!(
-            "raw argon2id rate (m={} KiB, t={}, p={}) on {threads} threads for {:.1} s …",
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            duration.as_secs_f64()
-        );
-        let rate = cold::measure(params, threads, duration).await?;
-        eprintln!("  {:.1} hashes/s", rate.per_second);
-        ctx.report.argon2 = Some(rate);
-    }
+        }
+    };
 
     let log_dir = tempfile::Builder::new()
         .prefix("apikeys-bench-logs-")
@@ -202,6 +215,7 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
     }
 
     ctx.report.machine.loadavg_at_end = loadavg();
+    ctx.report.sort_rows();
     ctx.report.compute_ratios();
     ctx.report.compute_targets();
     println!("\n{}", ctx.report.table());
@@ -258,9 +272,11 @@ async fn prepare_warm(ctx: &Ctx, server: &Apikeys) -> anyhow::Result<Warm> {
 }
 
 /// Probes one call; `Err(reason)` when the RPC is UNIMPLEMENTED (the service does not exist yet).
-async fn probe<C: Call>(mut call: C) -> Result<(), String> {
+async fn probe<C: Call>(what: &str, mut call: C) -> Result<(), String> {
     match call.call(0).await {
-        Err(error) if error.code == Some(Code::Unimplemented) => Err(error.message),
+        Err(error) if error.code == Some(Code::Unimplemented) => {
+            Err(format!("{what} answers UNIMPLEMENTED ({})", error.message))
+        }
         _ => Ok(()),
     }
 }
@@ -337,11 +353,14 @@ async fn warm_phase(
             let available = match (scenario, prepared) {
                 (_, Err(reason)) => Err(reason),
                 (Scenario::CheckBasic | Scenario::CheckBearer, Ok(())) => {
-                    probe(CheckCall::new(
-                        channel.clone(),
-                        warm.auth.clone(),
-                        Arc::clone(&warm.checks_basic),
-                    ))
+                    probe(
+                        "envoy.service.auth.v3.Authorization/Check",
+                        CheckCall::new(
+                            channel.clone(),
+                            warm.auth.clone(),
+                            Arc::clone(&warm.checks_basic),
+                        ),
+                    )
                     .await
                 }
                 _ => Ok(()),
@@ -421,6 +440,7 @@ async fn warm_phase(
         enable_account(channels[0].clone(), &server.minter, CREATE_ACCOUNT).await?;
         let auth = server.minter.bearer(CREATE_ACCOUNT)?;
         for concurrency in ctx.args.cold_concurrency.clone() {
+            ctx.measure_argon2(Scenario::CreateKey, concurrency).await?;
             ctx.measure(
                 Scenario::CreateKey,
                 &server.process,
@@ -478,6 +498,8 @@ async fn cold_phase(ctx: &mut Ctx, bin: &Path, help: &str) -> anyhow::Result<()>
     let requests = Arc::new(credential_requests(&keys));
     eprintln!("cold Introspect (argon2 per call) …");
     for concurrency in concurrencies {
+        ctx.measure_argon2(Scenario::ColdIntrospect, concurrency)
+            .await?;
         ctx.measure(
             Scenario::ColdIntrospect,
             &server.process,

@@ -53,7 +53,7 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a caller token signed with the local-mode key (development only).
-    Token(TokenArgs),
+    Token(MintTokenArgs),
     /// Switch API access of an account, straight on the database.
     Accounts {
         #[command(subcommand)]
@@ -104,6 +104,88 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub verification: VerificationArgs,
+
+    #[command(flatten)]
+    pub ext_authz: Box<ExtAuthzArgs>,
+
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+}
+
+/// Access tokens issued by TokenService.IssueToken.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// `iss` of issued access tokens.
+    #[arg(long, env = "APIKEYS_TOKEN_ISSUER", default_value = "apikeys")]
+    pub token_issuer: String,
+
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, env = "APIKEYS_TOKEN_TTL_SECS", default_value_t = 3_600)]
+    pub token_ttl_secs: u64,
+
+    /// How long one signing key signs before a new one takes over, in seconds.
+    #[arg(
+        long,
+        env = "APIKEYS_TOKEN_KEY_ROTATION_SECS",
+        default_value_t = 86_400
+    )]
+    pub token_key_rotation_secs: u64,
+
+    /// File holding the key that seals token-signing keys in the database (created if missing;
+    /// every replica must use the same one) [default: `<sqlite file>.token-kek`, or
+    /// ./apikeys.token-kek on PostgreSQL].
+    #[arg(long, env = "APIKEYS_TOKEN_KEK_FILE")]
+    pub token_kek_file: Option<PathBuf>,
+}
+
+/// Envoy ext_authz (`envoy.service.auth.v3.Authorization/Check`): which request headers carry
+/// credentials and which ones the upstream receives.
+#[derive(Debug, Args)]
+pub struct ExtAuthzArgs {
+    /// Request header holding `client_id:client_secret` (when there is no `authorization` header).
+    #[arg(
+        long,
+        env = "APIKEYS_EXT_AUTHZ_API_KEY_HEADER",
+        default_value = "x-api-key",
+        value_parser = header_name
+    )]
+    pub ext_authz_api_key_header: String,
+
+    /// Header set on allowed requests to the key's Account ID (overwriting what the client sent).
+    #[arg(
+        long,
+        env = "APIKEYS_EXT_AUTHZ_ACCOUNT_HEADER",
+        default_value = "x-account-id",
+        value_parser = header_name
+    )]
+    pub ext_authz_account_header: String,
+
+    /// Header set on allowed requests to the key's Client ID (overwriting what the client sent).
+    #[arg(
+        long,
+        env = "APIKEYS_EXT_AUTHZ_CLIENT_HEADER",
+        default_value = "x-client-id",
+        value_parser = header_name
+    )]
+    pub ext_authz_client_header: String,
+}
+
+/// An HTTP header name (RFC 9110 token, not `authorization`), in lower case as Envoy keys them.
+fn header_name(value: &str) -> Result<String, String> {
+    const TCHAR_SYMBOLS: &str = "!#$%&'*+-.^_`|~";
+    let valid = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || TCHAR_SYMBOLS.contains(c));
+    if !valid {
+        return Err("must be an HTTP header name of at most 128 characters".into());
+    }
+    let name = value.to_ascii_lowercase();
+    if name == "authorization" {
+        return Err("`authorization` is always read and removed; name another header".into());
+    }
+    Ok(name)
 }
 
 /// The introspection hot path: cache, throttle, revocation feed.
@@ -210,7 +292,7 @@ pub struct HashingArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub struct MintTokenArgs {
     /// The caller's user id (`sub`).
     #[arg(long)]
     pub sub: String,
@@ -277,5 +359,28 @@ mod tests {
             "a",
         ]);
         assert!(complete.is_ok());
+    }
+
+    #[test]
+    fn ext_authz_header_names_are_lower_case_tokens() {
+        let Command::Serve(args) = Cli::try_parse_from([
+            "apikeys",
+            "serve",
+            "--ext-authz-api-key-header",
+            "X-Partner-Key",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("serve expected");
+        };
+        assert_eq!(args.ext_authz.ext_authz_api_key_header, "x-partner-key");
+        assert_eq!(args.ext_authz.ext_authz_account_header, "x-account-id");
+        assert_eq!(args.ext_authz.ext_authz_client_header, "x-client-id");
+        for bad in ["", "x key", "x:key", ":path", "Authorization", "é"] {
+            let parsed =
+                Cli::try_parse_from(["apikeys", "serve", "--ext-authz-client-header", bad]);
+            assert!(parsed.is_err(), "{bad:?}");
+        }
     }
 }

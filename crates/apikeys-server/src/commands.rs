@@ -7,7 +7,7 @@ use anyhow::Context;
 use apikeys_store::{AccountId, Actor, Database, DatabaseUrl, PoolOptions, Store};
 
 use crate::auth::{LocalSigningKey, TokenRequest};
-use crate::cli::{AccountsAction, GlobalArgs, TokenArgs};
+use crate::cli::{AccountsAction, GlobalArgs, MintTokenArgs};
 
 /// The database URL from the command line, migrated and ready.
 pub async fn open_store(global: &GlobalArgs, options: &PoolOptions) -> anyhow::Result<Store> {
@@ -26,17 +26,30 @@ pub async fn open_store(global: &GlobalArgs, options: &PoolOptions) -> anyhow::R
 /// `--local-signing-key-file`, or the default beside the SQLite file (or in the working
 /// directory on PostgreSQL).
 pub fn local_key_path(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    if let Some(path) = &global.local_signing_key_file {
-        return Ok(path.clone());
+    key_file_path(
+        global,
+        global.local_signing_key_file.as_deref(),
+        "signing-key",
+    )
+}
+
+/// An explicit key file, or `<sqlite file>.<suffix>`, or `./apikeys.<suffix>` on PostgreSQL.
+pub fn key_file_path(
+    global: &GlobalArgs,
+    explicit: Option<&Path>,
+    suffix: &str,
+) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
     }
     let url = DatabaseUrl::parse(&global.database_url).context("invalid --database-url")?;
     Ok(match url.sqlite_path() {
         Some(db_file) => {
             let mut name = db_file.as_os_str().to_owned();
-            name.push(".signing-key");
+            name.push(format!(".{suffix}"));
             PathBuf::from(name)
         }
-        None => Path::new("apikeys.signing-key").to_owned(),
+        None => PathBuf::from(format!("apikeys.{suffix}")),
     })
 }
 
@@ -46,7 +59,7 @@ pub async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn token(global: &GlobalArgs, args: TokenArgs) -> anyhow::Result<()> {
+pub fn token(global: &GlobalArgs, args: MintTokenArgs) -> anyhow::Result<()> {
     let path = local_key_path(global)?;
     let key = LocalSigningKey::load_or_create(&path)?;
     let token = key.mint(&TokenRequest {

@@ -22,6 +22,9 @@ pub enum ApiError {
 
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<ApiError> for Status {
@@ -32,6 +35,7 @@ impl From<ApiError> for Status {
             ApiError::Invalid(_) => Code::InvalidArgument,
             ApiError::KeyNotFound => Code::NotFound,
             ApiError::Overloaded(_) => Code::ResourceExhausted,
+            ApiError::Internal(_) => Code::Internal,
             ApiError::Store(store) => match store {
                 StoreError::Invalid(_) => Code::InvalidArgument,
                 StoreError::KeyNotFound => Code::NotFound,

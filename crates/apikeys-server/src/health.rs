@@ -13,6 +13,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "apikeys.v1.ApiKeyService",
     "apikeys.v1.AccountService",
     "apikeys.v1.IntrospectionService",
+    "apikeys.v1.TokenService",
 ];
 
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

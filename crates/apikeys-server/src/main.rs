@@ -6,6 +6,7 @@ mod commands;
 mod error;
 mod health;
 mod revocation;
+mod secret_file;
 mod secret_work;
 mod server;
 mod services;

@@ -9,7 +9,9 @@ use anyhow::Context;
 use apikeys_proto::pb::account_service_server::AccountServiceServer;
 use apikeys_proto::pb::api_key_service_server::ApiKeyServiceServer;
 use apikeys_proto::pb::introspection_service_server::IntrospectionServiceServer;
+use apikeys_proto::pb::token_service_server::TokenServiceServer;
 use apikeys_store::{HashingParams, PoolOptions, SecretHasher};
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -18,16 +20,25 @@ use tonic_health::server::HealthReporter;
 
 use crate::auth::{Authenticator, IdentityProvider, LocalSigningKey, VerificationKeys};
 use crate::cli::{GlobalArgs, IdentityArgs, ServeArgs};
-use crate::commands::{local_key_path, open_store};
+use crate::commands::{key_file_path, local_key_path, open_store};
 use crate::health;
 use crate::revocation;
+use crate::secret_file;
 use crate::secret_work::SecretWork;
-use crate::services::{AccountServiceImpl, ApiKeyServiceImpl, IntrospectionServiceImpl, KeyLimits};
+use crate::services::{
+    AccountServiceImpl, ApiKeyServiceImpl, ExtAuthzService, ExtAuthzSettings,
+    IntrospectionServiceImpl, KeyLimits, TokenServiceImpl,
+};
+use crate::tokens::{AccessTokens, KEK_BYTES, Kek, TokenSettings};
 use crate::usage::UsageRecorder;
 use crate::verification::{CacheSettings, CredentialVerifier, ThrottleSettings};
 
 /// Largest request accepted; real requests are well under 1 KiB.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest ext_authz CheckRequest accepted: Envoy's default request-header limit (60 KiB) plus
+/// the request attributes, with room for gateways that raise that limit, while bounding what one
+/// call can make the server allocate.
+const MAX_CHECK_REQUEST_BYTES: usize = 256 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -94,9 +105,43 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&verifier),
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let introspection =
-        IntrospectionServiceServer::new(IntrospectionServiceImpl::new(Arc::clone(&verifier)))
-            .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let kek_path = key_file_path(global, args.tokens.token_kek_file.as_deref(), "token-kek")?;
+    let kek = Kek::new(&secret_file::load_or_create(&kek_path, KEK_BYTES)?)?;
+    let tokens = AccessTokens::start(
+        store.clone(),
+        Arc::clone(&verifier),
+        kek,
+        TokenSettings {
+            issuer: args.tokens.token_issuer.clone(),
+            ttl: Duration::from_secs(args.tokens.token_ttl_secs.max(1)),
+            rotation: Duration::from_secs(args.tokens.token_key_rotation_secs.max(60)),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot prepare access-token signing keys: {e}"))?;
+    let token_service = TokenServiceServer::new(TokenServiceImpl::new(
+        authenticator.clone(),
+        Arc::clone(&verifier),
+        Arc::clone(&tokens),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let introspection = IntrospectionServiceServer::new(IntrospectionServiceImpl::new(
+        Arc::clone(&verifier),
+        Arc::clone(&tokens),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    // Envoy ext_authz: Check requests carry the whole HTTP request's headers (Envoy's own header
+    // limit is 60 KiB by default), so they get a larger cap than our own small messages.
+    let ext_authz = AuthorizationServer::new(ExtAuthzService::new(
+        Arc::clone(&verifier),
+        Arc::clone(&tokens),
+        ExtAuthzSettings::new(
+            &args.ext_authz.ext_authz_api_key_header,
+            &args.ext_authz.ext_authz_account_header,
+            &args.ext_authz.ext_authz_client_header,
+        )?,
+    ))
+    .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -116,6 +161,12 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         async move { usage.flush_periodically(store, interval).await }
     });
 
+    let key_maintenance = tokio::spawn({
+        let tokens = Arc::clone(&tokens);
+        let interval =
+            Duration::from_secs(args.tokens.token_key_rotation_secs.clamp(60, 3_600) / 4);
+        async move { tokens.maintain_periodically(interval).await }
+    });
     let change_feed = revocation::spawn(
         store.clone(),
         Arc::clone(&verifier),
@@ -138,7 +189,9 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(api_keys, authenticator.clone()))
         .add_service(InterceptedService::new(accounts, authenticator.clone()))
+        .add_service(InterceptedService::new(ext_authz, authenticator.clone()))
         .add_service(InterceptedService::new(introspection, authenticator))
+        .add_service(token_service)
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
             shutdown_signal(health_reporter),
@@ -146,6 +199,7 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .await;
     monitor.abort();
     usage_flusher.abort();
+    key_maintenance.abort();
     for task in change_feed {
         task.abort();
     }

@@ -16,9 +16,13 @@ pub struct UsageRecorder {
 impl UsageRecorder {
     pub fn record(&self, client_id: &ClientId, at: NaiveDateTime) {
         let mut pending = self.lock();
-        let entry = pending.entry(client_id.clone()).or_insert(at);
-        if *entry < at {
-            *entry = at;
+        // The hot path: most calls find the key already noted and need no allocation.
+        match pending.get_mut(client_id.as_str()) {
+            Some(noted) if *noted < at => *noted = at,
+            Some(_) => {}
+            None => {
+                pending.insert(client_id.clone(), at);
+            }
         }
     }
 
@@ -29,7 +33,9 @@ impl UsageRecorder {
 
     /// Writes everything noted so far; on failure the uses are kept for the next attempt.
     pub async fn flush(&self, store: &Store) {
-        let batch: Vec<(ClientId, NaiveDateTime)> = self.lock().drain().collect();
+        // `take`, not `drain`: a burst of keys must not leave a large empty map behind.
+        let batch: Vec<(ClientId, NaiveDateTime)> =
+            std::mem::take(&mut *self.lock()).into_iter().collect();
         if batch.is_empty() {
             return;
         }

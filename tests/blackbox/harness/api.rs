@@ -10,6 +10,8 @@ use apikeys_proto::pb::{
     api_key_service_client::ApiKeyServiceClient,
     introspection_service_client::IntrospectionServiceClient,
 };
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -66,6 +68,24 @@ impl Api {
 
     pub fn introspection(&self) -> IntrospectionServiceClient<Channel> {
         IntrospectionServiceClient::new(self.channel())
+    }
+
+    /// Envoy's ext_authz client (`envoy.service.auth.v3.Authorization`).
+    pub fn ext_authz(&self) -> AuthorizationClient<Channel> {
+        AuthorizationClient::new(self.channel())
+    }
+
+    /// `Authorization/Check` with `authorization: <auth>` as gRPC metadata (Envoy's
+    /// `initial_metadata`), or none.
+    pub async fn check(
+        &self,
+        auth: Option<AsciiMetadataValue>,
+        request: CheckRequest,
+    ) -> Result<CheckResponse, Status> {
+        self.ext_authz()
+            .check(authorization(auth, request))
+            .await
+            .map(|r| r.into_inner())
     }
 
     pub async fn create_key(

@@ -7,6 +7,7 @@ mod fixture;
 mod keys;
 mod server;
 mod status;
+mod token_api;
 mod tokens;
 
 pub use api::bearer;

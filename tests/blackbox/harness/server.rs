@@ -89,6 +89,9 @@ impl ServerBuilder {
             "127.0.0.1:0".into(),
             "--database-url".into(),
             database.url().into(),
+            // Per test, not the shared default in the working directory; replicas inherit it.
+            "--token-kek-file".into(),
+            database.dir().join("token.kek").display().to_string(),
         ];
         let auth = if self.local {
             let key_file = database.dir().join("local-signing.key");

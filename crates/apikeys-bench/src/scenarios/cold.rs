@@ -28,6 +28,10 @@ impl Default for Argon2Params {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Argon2Rate {
+    /// The scenario this measurement is the baseline of (measured right before it).
+    pub baseline_of: String,
+    /// … at this concurrency.
+    pub concurrency: usize,
     pub params: Argon2Params,
     pub threads: usize,
     pub hashes: u64,
@@ -40,16 +44,23 @@ pub struct Argon2Rate {
 /// Hashes a 56-byte secret with a 16-byte salt (what the server does per CreateKey, and per
 /// cold verification) on `threads` threads for about `duration`.
 pub async fn measure(
+    baseline_of: &str,
+    concurrency: usize,
     params: Argon2Params,
     threads: usize,
     duration: Duration,
 ) -> anyhow::Result<Argon2Rate> {
-    tokio::task::spawn_blocking(move || measure_blocking(params, threads, duration))
-        .await
-        .context("argon2 measurement panicked")?
+    let baseline_of = baseline_of.to_owned();
+    tokio::task::spawn_blocking(move || {
+        measure_blocking(baseline_of, concurrency, params, threads, duration)
+    })
+    .await
+    .context("argon2 measurement panicked")?
 }
 
 fn measure_blocking(
+    baseline_of: String,
+    concurrency: usize,
     params: Argon2Params,
     threads: usize,
     duration: Duration,
@@ -109,6 +120,8 @@ fn measure_blocking(
         thread_seconds += elapsed.as_secs_f64();
     }
     Ok(Argon2Rate {
+        baseline_of,
+        concurrency,
         params,
         threads,
         hashes,
@@ -130,7 +143,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         };
-        let rate = measure(params, 2, Duration::from_millis(20))
+        let rate = measure("d", 1, params, 2, Duration::from_millis(20))
             .await
             .expect("measure");
         assert!(rate.hashes >= 2 && rate.per_second > 0.0, "{rate:?}");

@@ -283,7 +283,7 @@ pub async fn issue_tokens(
     match TokenServiceClient::new(channel).issue_token(request).await {
         Err(status) if status.code() == Code::Unimplemented => {
             return Ok(Err(format!(
-                "TokenService.IssueToken is UNIMPLEMENTED: {}",
+                "apikeys.v1.TokenService/IssueToken answers UNIMPLEMENTED ({})",
                 status.message()
             )));
         }

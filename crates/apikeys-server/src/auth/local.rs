@@ -1,18 +1,14 @@
 //! Local mode: with no identity provider configured, the server signs and accepts its own caller
 //! tokens with a random HS256 key kept in a file beside its data. For development only.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use rand::RngCore;
-use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
 
 use super::keys::VerificationKeys;
+use crate::secret_file::{self, SecretFileError};
 
 pub(crate) const LOCAL_ISSUER: &str = "apikeys-local";
 pub(crate) const LOCAL_AUDIENCE: &str = "apikeys";
@@ -26,13 +22,8 @@ pub struct LocalSigningKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalKeyError {
-    #[error("cannot read or create the local signing key {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("the local signing key {path} is corrupt; delete it to make a new one")]
-    Corrupt { path: String },
+    #[error("local signing key: {0}")]
+    File(#[from] SecretFileError),
     #[error("cannot sign the token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
@@ -69,41 +60,12 @@ struct LocalClaims<'a> {
 }
 
 impl LocalSigningKey {
-    /// Reads the key file, or creates it (mode 0600) with a fresh random key. Two processes
-    /// racing to create it end up with the same key: creation is exclusive, the loser reads.
+    /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, LocalKeyError> {
-        let io = |source| LocalKeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        match create_exclusive(path) {
-            Ok(mut file) => {
-                let mut secret = vec![0u8; KEY_BYTES];
-                OsRng.fill_bytes(&mut secret);
-                file.write_all(STANDARD.encode(&secret).as_bytes())
-                    .map_err(io)?;
-                file.sync_all().map_err(io)?;
-                Ok(Self {
-                    secret: secret.into(),
-                    path: path.to_owned(),
-                })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let encoded = std::fs::read_to_string(path).map_err(io)?;
-                let secret = STANDARD
-                    .decode(encoded.trim())
-                    .ok()
-                    .filter(|secret| secret.len() == KEY_BYTES)
-                    .ok_or_else(|| LocalKeyError::Corrupt {
-                        path: path.display().to_string(),
-                    })?;
-                Ok(Self {
-                    secret: secret.into(),
-                    path: path.to_owned(),
-                })
-            }
-            Err(error) => Err(io(error)),
-        }
+        Ok(Self {
+            secret: secret_file::load_or_create(path, KEY_BYTES)?,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -135,14 +97,6 @@ impl LocalSigningKey {
             &EncodingKey::from_secret(self.secret.expose_secret()),
         )?)
     }
-}
-
-fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 #[cfg(test)]
@@ -188,16 +142,5 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-    }
-
-    #[test]
-    fn corrupt_key_file_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key");
-        std::fs::write(&path, "not base64 !!").unwrap();
-        assert!(matches!(
-            LocalSigningKey::load_or_create(&path),
-            Err(LocalKeyError::Corrupt { .. })
-        ));
     }
 }

@@ -8,10 +8,12 @@ use tracing::{Span, field, instrument};
 use super::{caller, convert};
 use crate::auth::{Caller, authorize_introspection};
 use crate::error::ApiError;
+use crate::tokens::AccessTokens;
 use crate::verification::{CredentialVerifier, Verdict, VerifiedKey};
 
 pub struct IntrospectionServiceImpl {
     verifier: Arc<CredentialVerifier>,
+    tokens: Arc<AccessTokens>,
 }
 
 /// RFC 7662 §2.2: an inactive answer says nothing else.
@@ -31,8 +33,8 @@ fn active(key: &VerifiedKey) -> pb::IntrospectResponse {
 }
 
 impl IntrospectionServiceImpl {
-    pub fn new(verifier: Arc<CredentialVerifier>) -> Self {
-        Self { verifier }
+    pub fn new(verifier: Arc<CredentialVerifier>, tokens: Arc<AccessTokens>) -> Self {
+        Self { verifier, tokens }
     }
 
     async fn introspect_credentials(
@@ -41,6 +43,21 @@ impl IntrospectionServiceImpl {
         request: pb::IntrospectRequest,
     ) -> Result<pb::IntrospectResponse, ApiError> {
         authorize_introspection(caller)?;
+        if !request.token.is_empty() {
+            return Ok(match self.tokens.verify(&request.token).await? {
+                Some(subject) => {
+                    Span::current().record("client_id", subject.key.client_id.as_str());
+                    pb::IntrospectResponse {
+                        expire_time: Some(prost_types::Timestamp {
+                            seconds: subject.expires_at,
+                            nanos: 0,
+                        }),
+                        ..active(&subject.key)
+                    }
+                }
+                None => inactive(),
+            });
+        }
         let verdict = self
             .verifier
             .verify_secret(&request.client_id, &request.client_secret)

@@ -4,21 +4,27 @@
 mod accounts;
 mod api_keys;
 mod convert;
+mod ext_authz;
 mod introspection;
+mod tokens;
 
 pub use accounts::AccountServiceImpl;
 pub use api_keys::{ApiKeyServiceImpl, KeyLimits};
+pub use ext_authz::{ExtAuthzService, ExtAuthzSettings};
 pub use introspection::IntrospectionServiceImpl;
+pub use tokens::TokenServiceImpl;
+
+use std::sync::Arc;
 
 use tonic::{Request, Status};
 
 use crate::auth::Caller;
 
 /// The caller the authentication interceptor attached to the request.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+fn caller<T>(request: &Request<T>) -> Result<Arc<Caller>, Status> {
     request
         .extensions()
-        .get::<Caller>()
+        .get::<Arc<Caller>>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("missing caller"))
 }

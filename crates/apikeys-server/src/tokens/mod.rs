@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 use apikeys_store::{ClientId, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use tokio::sync::Mutex;
 
 pub use signing::{KEK_BYTES, Kek};
@@ -32,6 +34,18 @@ use crate::verification::{CredentialVerifier, VerifiedKey};
 const MAX_TOKEN_LEN: usize = 4 * 1024;
 /// Least time between two reloads of the key set triggered by an unknown `kid`.
 const RELOAD_BACKOFF: Duration = Duration::from_secs(1);
+/// Signature checks remembered: a partner sends the same token on every call for an hour, and an
+/// Ed25519 verification costs more than the rest of the call.
+const VERIFIED_TOKENS: u64 = 100_000;
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// What a valid signature established; liveness of the key is still checked on every call.
+#[derive(Clone)]
+struct SignedFacts {
+    client_id: ClientId,
+    account_id: Arc<str>,
+    expires_at: i64,
+}
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -76,6 +90,9 @@ pub struct AccessTokens {
     settings: TokenSettings,
     keys: RwLock<KeySet>,
     last_reload: Mutex<Option<Instant>>,
+    /// Keyed by an HMAC of the token under a per-process key: tokens themselves are not kept.
+    verified: moka::sync::Cache<[u8; 32], SignedFacts>,
+    digest_key: Hmac<Sha256>,
 }
 
 impl AccessTokens {
@@ -93,6 +110,11 @@ impl AccessTokens {
             settings,
             keys: RwLock::new(KeySet::default()),
             last_reload: Mutex::new(None),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(VERIFIED_TOKEN_TTL)
+                .build(),
+            digest_key: random_hmac_key(),
         });
         tokens.maintain().await?;
         Ok(tokens)
@@ -166,6 +188,35 @@ impl AccessTokens {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
+        let mut mac = self.digest_key.clone();
+        mac.update(token.as_bytes());
+        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        let facts = match self.verified.get(&digest) {
+            Some(facts) => facts,
+            None => {
+                let Some(facts) = self.verify_signature(token).await? else {
+                    return Ok(None);
+                };
+                self.verified.insert(digest, facts.clone());
+                facts
+            }
+        };
+        if facts.expires_at <= chrono::Utc::now().timestamp() {
+            return Ok(None);
+        }
+        let Some(key) = self.verifier.active_key(&facts.client_id).await? else {
+            return Ok(None);
+        };
+        if *key.account_id != *facts.account_id {
+            return Ok(None);
+        }
+        Ok(Some(TokenSubject {
+            key,
+            expires_at: facts.expires_at,
+        }))
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Option<SignedFacts>, ApiError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Ok(None);
         };
@@ -187,14 +238,9 @@ impl AccessTokens {
         let Ok(client_id) = ClientId::parse("sub", &claims.sub) else {
             return Ok(None);
         };
-        let Some(key) = self.verifier.active_key(&client_id).await? else {
-            return Ok(None);
-        };
-        if key.account_id != claims.account_id {
-            return Ok(None);
-        }
-        Ok(Some(TokenSubject {
-            key,
+        Ok(Some(SignedFacts {
+            client_id,
+            account_id: claims.account_id.into(),
             expires_at: claims.exp,
         }))
     }
@@ -263,6 +309,12 @@ impl AccessTokens {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn random_hmac_key() -> Hmac<Sha256> {
+    let mut key = [0u8; 32];
+    OsRng.fill_bytes(&mut key);
+    Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length")
 }
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {

@@ -1,9 +1,9 @@
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apikeys_store::{ClientId, ClientSecret};
 use hmac::{Hmac, Mac};
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::Sha256;
@@ -27,6 +27,7 @@ pub type SecretDigest = [u8; 32];
 pub struct CachedKey {
     pub key: Arc<VerifiedKey>,
     digest: Option<SecretDigest>,
+    cached_at: Instant,
 }
 
 impl CachedKey {
@@ -34,11 +35,16 @@ impl CachedKey {
         Self {
             key,
             digest: Some(digest),
+            cached_at: Instant::now(),
         }
     }
 
     pub fn without_digest(key: Arc<VerifiedKey>) -> Self {
-        Self { key, digest: None }
+        Self {
+            key,
+            digest: None,
+            cached_at: Instant::now(),
+        }
     }
 
     /// `None` when the entry holds no digest; otherwise a constant-time comparison.
@@ -49,24 +55,24 @@ impl CachedKey {
     }
 }
 
+/// quick_cache rather than moka: at 100 000 keys moka's per-entry bookkeeping (~500 bytes)
+/// dominated the process's memory; quick_cache's S3-FIFO keeps ~tens of bytes per entry. It has
+/// no time-to-live of its own, so entries carry their insertion time and expire when read.
 pub struct VerificationCache {
     entries: Option<Cache<ClientId, CachedKey>>,
+    ttl: Duration,
     hmac: Hmac<Sha256>,
 }
 
 impl VerificationCache {
     pub fn new(settings: CacheSettings) -> Self {
-        let entries = (settings.max_entries > 0 && !settings.ttl.is_zero()).then(|| {
-            Cache::builder()
-                .max_capacity(settings.max_entries)
-                .time_to_live(settings.ttl)
-                .support_invalidation_closures()
-                .build()
-        });
+        let entries = (settings.max_entries > 0 && !settings.ttl.is_zero())
+            .then(|| Cache::new(usize::try_from(settings.max_entries).unwrap_or(usize::MAX)));
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
         Self {
             entries,
+            ttl: settings.ttl,
             hmac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length"),
         }
     }
@@ -78,7 +84,13 @@ impl VerificationCache {
     }
 
     pub fn get(&self, client_id: &ClientId) -> Option<CachedKey> {
-        self.entries.as_ref()?.get(client_id)
+        let entries = self.entries.as_ref()?;
+        let cached = entries.get(client_id.as_str())?;
+        if cached.cached_at.elapsed() < self.ttl {
+            return Some(cached);
+        }
+        entries.remove(client_id.as_str());
+        None
     }
 
     pub fn insert(&self, client_id: ClientId, entry: CachedKey) {
@@ -88,28 +100,23 @@ impl VerificationCache {
     }
 
     pub fn insert_if_absent(&self, client_id: ClientId, entry: CachedKey) {
-        if let Some(entries) = &self.entries {
-            entries.entry(client_id).or_insert(entry);
+        if let Some(entries) = &self.entries
+            && !entries.contains_key(client_id.as_str())
+        {
+            entries.insert(client_id, entry);
         }
     }
 
     pub fn evict(&self, client_id: &str) {
         if let Some(entries) = &self.entries {
-            entries.invalidate(client_id);
+            entries.remove(client_id);
         }
     }
 
+    /// A scan of the cache: suspensions are rare, and 100 000 entries take milliseconds.
     pub fn evict_account(&self, account_id: &str) {
         if let Some(entries) = &self.entries {
-            let account_id = account_id.to_owned();
-            // Entries matching the predicate are never returned again, even before the
-            // background sweep removes them.
-            if let Err(error) =
-                entries.invalidate_entries_if(move |_, cached| cached.key.account_id == account_id)
-            {
-                tracing::error!(%error, "cannot invalidate an account's keys; clearing the cache");
-                entries.invalidate_all();
-            }
+            entries.retain(|_, cached| cached.key.account_id != account_id);
         }
     }
 }

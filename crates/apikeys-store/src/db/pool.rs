@@ -14,6 +14,11 @@ use crate::error::StoreError;
 
 /// How long SQLite waits for another writer before reporting the database as busy.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+/// SQLite serialises writers and answers reads from one file in microseconds: a few connections
+/// suffice, and each one keeps its own page cache.
+const SQLITE_MAX_CONNECTIONS: usize = 4;
+/// Page cache per SQLite connection, in KiB (SQLite's default is 2000).
+const SQLITE_CACHE_KIB: u32 = 1_024;
 
 /// Pool sizing and timeouts.
 #[derive(Debug, Clone)]
@@ -85,7 +90,11 @@ impl Database {
                     path.to_string_lossy().into_owned(),
                     config,
                 );
-                Pools::Sqlite(build_pool(manager, options)?)
+                let options = PoolOptions {
+                    max_connections: options.max_connections.min(SQLITE_MAX_CONNECTIONS),
+                    ..options.clone()
+                };
+                Pools::Sqlite(build_pool(manager, &options)?)
             }
         };
         Ok(Self {
@@ -147,6 +156,7 @@ pub(super) fn establish_sqlite_sync(path: &Path) -> ConnectionResult<diesel::Sql
         &mut conn,
         &format!(
             "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+             PRAGMA cache_size = -{SQLITE_CACHE_KIB};
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;"

@@ -1,0 +1,328 @@
+//! Credentials in an Envoy `CheckRequest`: the request headers are attacker-controlled, so every
+//! value is length-capped before parsing, and anything malformed is a rejection, never a panic.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::alphabet::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use envoy_types::ext_authz::v3::CheckRequestExt as _;
+use envoy_types::pb::envoy::config::core::v3::HeaderValue;
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+
+/// Longest credential header read; real ones (a JWT, or a Client ID and Secret) are far shorter.
+pub const MAX_HEADER_LEN: usize = 8 * 1024;
+
+const AUTHORIZATION: &str = "authorization";
+
+/// Basic credentials are standard base64; padding is accepted with or without.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// What the client presented. No `Debug`: it holds secrets.
+pub enum Credentials<'a> {
+    /// `authorization: Bearer <access token>`.
+    AccessToken(&'a str),
+    /// `authorization: Basic base64(id:secret)`, or `id:secret` in the API-key header.
+    ClientSecret {
+        client_id: Cow<'a, str>,
+        secret: Cow<'a, str>,
+    },
+}
+
+/// Why no credentials could be read; for debug logs only, never for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Missing,
+    Oversized,
+    Ambiguous,
+    UnsupportedScheme,
+    Malformed,
+}
+
+impl Rejection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Oversized => "oversized",
+            Self::Ambiguous => "ambiguous",
+            Self::UnsupportedScheme => "unsupported_scheme",
+            Self::Malformed => "malformed",
+        }
+    }
+}
+
+/// The client request's headers as Envoy sent them: the `headers` map (lower-case keys, repeated
+/// headers joined by `,`), or `header_map` when Envoy runs with `encode_raw_headers: true`.
+pub struct RequestHeaders<'a> {
+    map: Option<&'a HashMap<String, String>>,
+    raw: &'a [HeaderValue],
+}
+
+impl<'a> RequestHeaders<'a> {
+    pub fn of(request: &'a CheckRequest) -> Self {
+        let raw = request
+            .attributes
+            .as_ref()
+            .and_then(|attributes| attributes.request.as_ref())
+            .and_then(|request| request.http.as_ref())
+            .and_then(|http| http.header_map.as_ref())
+            .map_or(&[][..], |map| map.headers.as_slice());
+        Self {
+            map: request.get_client_headers(),
+            raw,
+        }
+    }
+
+    /// The one value of header `name` (lower case). A header repeated in the raw form, or with
+    /// bytes that are not UTF-8, is ambiguous or malformed rather than silently picked.
+    fn get(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
+        if let Some(value) = self.map.and_then(|map| map.get(name)) {
+            return Ok(Some(value.as_str()));
+        }
+        let mut found = None;
+        for header in self.raw.iter().filter(|h| h.key.eq_ignore_ascii_case(name)) {
+            if found.is_some() {
+                return Err(Rejection::Ambiguous);
+            }
+            found = Some(if header.raw_value.is_empty() {
+                header.value.as_str()
+            } else {
+                std::str::from_utf8(&header.raw_value).map_err(|_| Rejection::Malformed)?
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The credentials in `authorization` or, when that header is absent, in `api_key_header`.
+pub fn extract<'a>(
+    headers: &RequestHeaders<'a>,
+    api_key_header: &str,
+) -> Result<Credentials<'a>, Rejection> {
+    if let Some(value) = headers.get(AUTHORIZATION)? {
+        return authorization(capped(value)?);
+    }
+    if let Some(value) = headers.get(api_key_header)? {
+        let (client_id, secret) = id_and_secret(capped(value)?.trim())?;
+        return Ok(Credentials::ClientSecret {
+            client_id: Cow::Borrowed(client_id),
+            secret: Cow::Borrowed(secret),
+        });
+    }
+    Err(Rejection::Missing)
+}
+
+fn capped(value: &str) -> Result<&str, Rejection> {
+    if value.len() > MAX_HEADER_LEN {
+        Err(Rejection::Oversized)
+    } else {
+        Ok(value)
+    }
+}
+
+/// `Bearer <token>` or `Basic <base64>`; scheme names are case-insensitive (RFC 9110 §11.1).
+fn authorization(value: &str) -> Result<Credentials<'_>, Rejection> {
+    let (scheme, rest) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(Rejection::UnsupportedScheme)?;
+    let rest = rest.trim();
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(Rejection::Malformed);
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Credentials::AccessToken(rest))
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = BASE64.decode(rest).map_err(|_| Rejection::Malformed)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| Rejection::Malformed)?;
+        let (client_id, secret) = id_and_secret(&decoded)?;
+        Ok(Credentials::ClientSecret {
+            client_id: Cow::Owned(client_id.to_owned()),
+            secret: Cow::Owned(secret.to_owned()),
+        })
+    } else {
+        Err(Rejection::UnsupportedScheme)
+    }
+}
+
+/// `client_id:client_secret`, split at exactly one `:`, both parts non-empty.
+fn id_and_secret(pair: &str) -> Result<(&str, &str), Rejection> {
+    match pair.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() && !secret.contains(':') => {
+            Ok((id, secret))
+        }
+        _ => Err(Rejection::Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::HeaderMap;
+    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+
+    use super::*;
+
+    fn request(http: HttpRequest) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request {
+                    time: None,
+                    http: Some(http),
+                }),
+                ..AttributeContext::default()
+            }),
+        }
+    }
+
+    fn with_headers(headers: &[(&str, &str)]) -> CheckRequest {
+        request(HttpRequest {
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..HttpRequest::default()
+        })
+    }
+
+    fn extracted(request: &CheckRequest) -> Result<(String, String), Rejection> {
+        match extract(&RequestHeaders::of(request), "x-api-key")? {
+            Credentials::AccessToken(token) => Ok(("bearer".into(), token.into())),
+            Credentials::ClientSecret { client_id, secret } => {
+                Ok((client_id.into_owned(), secret.into_owned()))
+            }
+        }
+    }
+
+    fn basic(pair: &[u8]) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    #[test]
+    fn bearer_basic_and_api_key_are_read() {
+        for value in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER  abc.def.ghi ",
+        ] {
+            let request = with_headers(&[("authorization", value)]);
+            assert_eq!(
+                extracted(&request),
+                Ok(("bearer".into(), "abc.def.ghi".into()))
+            );
+        }
+        let expected = Ok(("akc_id".to_owned(), "aks_secret".to_owned()));
+        let request = with_headers(&[("authorization", &basic(b"akc_id:aks_secret"))]);
+        assert_eq!(extracted(&request), expected);
+        let unpadded = basic(b"akc_id:aks_secret")
+            .trim_end_matches('=')
+            .replace("Basic", "bAsIc");
+        assert_eq!(
+            extracted(&with_headers(&[("authorization", &unpadded)])),
+            expected
+        );
+        let request = with_headers(&[("x-api-key", "akc_id:aks_secret")]);
+        assert_eq!(extracted(&request), expected);
+    }
+
+    #[test]
+    fn authorization_wins_over_the_api_key_header() {
+        let request = with_headers(&[
+            ("authorization", "Bearer token"),
+            ("x-api-key", "akc_id:aks_secret"),
+        ]);
+        assert_eq!(extracted(&request), Ok(("bearer".into(), "token".into())));
+    }
+
+    #[test]
+    fn malformed_credentials_are_rejected() {
+        let long_basic = basic(format!("akc_id:{}", "a".repeat(10_000)).as_bytes());
+        let cases: Vec<(Vec<(&str, String)>, Rejection)> = vec![
+            (vec![], Rejection::Missing),
+            (vec![("x-other", "x".into())], Rejection::Missing),
+            (
+                vec![("authorization", "Bearer".into())],
+                Rejection::UnsupportedScheme,
+            ),
+            (
+                vec![("authorization", "Bearer ".into())],
+                Rejection::UnsupportedScheme,
+            ),
+            (
+                vec![("authorization", "Bearer a b".into())],
+                Rejection::Malformed,
+            ),
+            (
+                vec![("authorization", "Digest abc".into())],
+                Rejection::UnsupportedScheme,
+            ),
+            (
+                vec![("authorization", "Basic !!!".into())],
+                Rejection::Malformed,
+            ),
+            (
+                vec![("authorization", basic(b"no-colon"))],
+                Rejection::Malformed,
+            ),
+            (
+                vec![("authorization", basic(b"a:b:c"))],
+                Rejection::Malformed,
+            ),
+            (
+                vec![("authorization", basic(b":secret"))],
+                Rejection::Malformed,
+            ),
+            (vec![("authorization", basic(b"id:"))], Rejection::Malformed),
+            (
+                vec![("authorization", basic(b"\xff\xfe:\xfd"))],
+                Rejection::Malformed,
+            ),
+            (vec![("authorization", long_basic)], Rejection::Oversized),
+            (vec![("x-api-key", "no-colon".into())], Rejection::Malformed),
+            (
+                vec![("x-api-key", "x".repeat(MAX_HEADER_LEN + 1))],
+                Rejection::Oversized,
+            ),
+        ];
+        for (headers, rejection) in cases {
+            let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let request = with_headers(&pairs);
+            assert_eq!(extracted(&request).err(), Some(rejection), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn raw_headers_are_read_and_repeats_are_ambiguous() {
+        let raw = |pairs: &[(&str, &[u8])]| {
+            request(HttpRequest {
+                header_map: Some(HeaderMap {
+                    headers: pairs
+                        .iter()
+                        .map(|(k, v)| HeaderValue {
+                            key: (*k).to_owned(),
+                            value: String::new(),
+                            raw_value: v.to_vec(),
+                        })
+                        .collect(),
+                }),
+                ..HttpRequest::default()
+            })
+        };
+        let one = raw(&[("authorization", b"Bearer t")]);
+        assert_eq!(extracted(&one), Ok(("bearer".into(), "t".into())));
+        let twice = raw(&[
+            ("authorization", b"Bearer t"),
+            ("authorization", b"Bearer u"),
+        ]);
+        assert_eq!(extracted(&twice), Err(Rejection::Ambiguous));
+        let invalid = raw(&[("x-api-key", b"akc_\xff:aks_x")]);
+        assert_eq!(extracted(&invalid), Err(Rejection::Malformed));
+    }
+}

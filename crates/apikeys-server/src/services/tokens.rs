@@ -1,0 +1,86 @@
+use std::sync::Arc;
+
+use apikeys_proto::pb;
+use apikeys_proto::pb::token_service_server::TokenService;
+use tonic::{Request, Response, Status};
+use tracing::{Span, field, instrument};
+
+use crate::auth::{Authenticator, authorize_introspection};
+use crate::error::ApiError;
+use crate::tokens::AccessTokens;
+use crate::verification::{CredentialVerifier, InactiveReason, Verdict};
+
+/// One message for every bad credential: nothing to learn from it.
+const INVALID_CREDENTIALS: &str = "invalid client credentials";
+
+/// Not behind the authentication interceptor: GetJwks is public, IssueToken authenticates its
+/// caller itself.
+pub struct TokenServiceImpl {
+    authenticator: Authenticator,
+    verifier: Arc<CredentialVerifier>,
+    tokens: Arc<AccessTokens>,
+}
+
+impl TokenServiceImpl {
+    pub fn new(
+        authenticator: Authenticator,
+        verifier: Arc<CredentialVerifier>,
+        tokens: Arc<AccessTokens>,
+    ) -> Self {
+        Self {
+            authenticator,
+            verifier,
+            tokens,
+        }
+    }
+
+    async fn issue(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<pb::IssueTokenResponse, ApiError> {
+        let caller = self.authenticator.authenticate(request.metadata())?;
+        authorize_introspection(&caller)?;
+        let request = request.into_inner();
+        let key = match self
+            .verifier
+            .verify_secret(&request.client_id, &request.client_secret)
+            .await?
+        {
+            Verdict::Active(key) => key,
+            Verdict::Inactive(InactiveReason::Throttled) => {
+                return Err(ApiError::Overloaded(
+                    "too many failed attempts for this client id, retry later",
+                ));
+            }
+            Verdict::Inactive(_) => return Err(ApiError::Unauthenticated(INVALID_CREDENTIALS)),
+        };
+        Span::current().record("client_id", key.client_id.as_str());
+        let issued = self.tokens.issue(&key)?;
+        Ok(pb::IssueTokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: issued.expires_in,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl TokenService for TokenServiceImpl {
+    #[instrument(name = "IssueToken", skip_all, fields(client_id = field::Empty))]
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        Ok(Response::new(self.issue(request).await?))
+    }
+
+    #[instrument(name = "GetJwks", skip_all)]
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks_json: self.tokens.jwks_json(),
+        }))
+    }
+}
