@@ -91,6 +91,7 @@ async fn poll_once(
     cursor: &mut ChangeCursor,
 ) -> Result<(), apikeys_store::StoreError> {
     let mut after = cursor.settled;
+    cursor.begin_pass();
     loop {
         let changes = store.changes_since(after, PAGE).await?;
         for change in &changes {
@@ -112,7 +113,8 @@ async fn poll_once(
 struct ChangeCursor {
     settled: i64,
     applied: BTreeSet<i64>,
-    /// Whether every change read so far in this pass was older than [`SETTLE`].
+    /// Whether every change read so far in this pass (all pages of one poll) was older than
+    /// [`SETTLE`].
     settling: bool,
 }
 
@@ -123,6 +125,11 @@ impl ChangeCursor {
             applied: BTreeSet::new(),
             settling: true,
         }
+    }
+
+    /// Starts a poll: `settled` may move again until the first change too recent to settle.
+    fn begin_pass(&mut self) {
+        self.settling = true;
     }
 
     fn first_sight(&mut self, id: i64) -> bool {
@@ -142,7 +149,6 @@ impl ChangeCursor {
             }
             self.settled = change.id;
         }
-        self.settling = true;
         let settled = self.settled;
         self.applied.retain(|&id| id > settled);
     }
@@ -171,6 +177,7 @@ mod tests {
             "changes before the start are not applied"
         );
         let first = [change(11, 60, now), change(12, 1, now)];
+        cursor.begin_pass();
         assert!(cursor.first_sight(11));
         assert!(cursor.first_sight(12));
         cursor.settle(&first, now);
@@ -182,10 +189,22 @@ mod tests {
     }
 
     #[test]
+    fn a_later_page_does_not_settle_past_a_recent_change() {
+        let now = Utc::now().naive_utc();
+        let mut cursor = ChangeCursor::starting_after(0);
+        cursor.begin_pass();
+        cursor.settle(&[change(1, 60, now), change(2, 1, now)], now);
+        // Same poll, next page: an old-looking change (clock skew) after a recent one.
+        cursor.settle(&[change(3, 60, now)], now);
+        assert_eq!(cursor.settled, 1);
+    }
+
+    #[test]
     fn a_late_commit_below_a_seen_id_is_still_applied() {
         let now = Utc::now().naive_utc();
         let mut cursor = ChangeCursor::starting_after(0);
         assert!(cursor.first_sight(2));
+        cursor.begin_pass();
         cursor.settle(&[change(2, 1, now)], now);
         // Id 1 commits after id 2 was seen: it is above `settled`, so it is applied.
         assert!(cursor.first_sight(1));
