@@ -97,7 +97,12 @@ async fn local_tokens_survive_a_restart(backend: Backend) {
 
 /// `last_used_at` is batched in memory; SIGTERM must write the pending batch before exiting.
 async fn last_use_is_flushed_on_graceful_shutdown(backend: Backend) {
-    let mut fixture = Fixture::new(backend).await;
+    // An hour between periodic flushes: only the flush at shutdown can write this use.
+    let server = TestServer::builder(backend)
+        .args(&["--last-used-flush-interval-ms", "3600000"])
+        .start()
+        .await;
+    let mut fixture = Fixture::with_server(server).await;
     let response = fixture
         .api()
         .introspect(

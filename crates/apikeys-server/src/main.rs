@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod error;
 mod health;
+mod keyed_digest;
 mod revocation;
 mod secret_file;
 mod secret_work;

@@ -1,18 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{Validation, decode, decode_header};
 use moka::sync::Cache;
-use rand::RngCore;
-use rand::rngs::OsRng;
 use serde::Deserialize;
-use sha2::Sha256;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
 use super::keys::VerificationKeys;
 use crate::error::ApiError;
+use crate::keyed_digest::KeyedDigest;
 
 /// Real caller tokens are well under this; longer ones are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -64,20 +61,18 @@ pub struct Authenticator {
     keys: Arc<VerificationKeys>,
     /// Keyed by an HMAC of the token under a per-process key: tokens themselves are not kept.
     verified: Cache<[u8; 32], VerifiedToken>,
-    digest_key: Hmac<Sha256>,
+    digest: KeyedDigest,
 }
 
 impl Authenticator {
     pub fn new(keys: VerificationKeys) -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
         Self {
             keys: Arc::new(keys),
             verified: Cache::builder()
                 .max_capacity(VERIFIED_TOKENS)
                 .time_to_live(VERIFIED_TOKEN_TTL)
                 .build(),
-            digest_key: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length"),
+            digest: KeyedDigest::random(),
         }
     }
 
@@ -96,9 +91,7 @@ impl Authenticator {
 
     fn verify_remembered(&self, token: &str) -> Result<Arc<Caller>, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let mut mac = self.digest_key.clone();
-        mac.update(token.as_bytes());
-        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        let digest = self.digest.of(token.as_bytes());
         if let Some(known) = self.verified.get(&digest) {
             if now < known.expires_at.saturating_add(LEEWAY_SECONDS as i64) {
                 return Ok(known.caller);

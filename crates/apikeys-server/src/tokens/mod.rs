@@ -16,18 +16,17 @@ use std::time::{Duration, Instant};
 use apikeys_store::{ClientId, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use tokio::sync::Mutex;
 
 pub use signing::{KEK_BYTES, Kek};
 
 use self::signing::SigningKey;
 use crate::error::ApiError;
+use crate::keyed_digest::KeyedDigest;
 use crate::verification::{CredentialVerifier, VerifiedKey};
 
 /// Real tokens are ~400 bytes; longer input is refused before parsing.
@@ -92,7 +91,7 @@ pub struct AccessTokens {
     last_reload: Mutex<Option<Instant>>,
     /// Keyed by an HMAC of the token under a per-process key: tokens themselves are not kept.
     verified: moka::sync::Cache<[u8; 32], SignedFacts>,
-    digest_key: Hmac<Sha256>,
+    digest: KeyedDigest,
 }
 
 impl AccessTokens {
@@ -114,7 +113,7 @@ impl AccessTokens {
                 .max_capacity(VERIFIED_TOKENS)
                 .time_to_live(VERIFIED_TOKEN_TTL)
                 .build(),
-            digest_key: random_hmac_key(),
+            digest: KeyedDigest::random(),
         });
         tokens.maintain().await?;
         Ok(tokens)
@@ -188,9 +187,7 @@ impl AccessTokens {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
-        let mut mac = self.digest_key.clone();
-        mac.update(token.as_bytes());
-        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        let digest = self.digest.of(token.as_bytes());
         let facts = match self.verified.get(&digest) {
             Some(facts) => facts,
             None => {
@@ -309,12 +306,6 @@ impl AccessTokens {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-fn random_hmac_key() -> Hmac<Sha256> {
-    let mut key = [0u8; 32];
-    OsRng.fill_bytes(&mut key);
-    Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length")
 }
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {

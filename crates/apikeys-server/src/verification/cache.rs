@@ -2,14 +2,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apikeys_store::{ClientId, ClientSecret};
-use hmac::{Hmac, Mac};
 use quick_cache::sync::Cache;
-use rand::RngCore;
-use rand::rngs::OsRng;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::VerifiedKey;
+use crate::keyed_digest::{Digest, KeyedDigest};
 
 /// Size and lifetime of the verification cache. `max_entries` 0 disables it.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +15,7 @@ pub struct CacheSettings {
     pub ttl: Duration,
 }
 
-pub type SecretDigest = [u8; 32];
+pub type SecretDigest = Digest;
 
 /// A verified key and, when it was verified with its secret, an HMAC-SHA256 of that secret
 /// under a random per-process key: the secret itself is never kept, and a digest is useless
@@ -61,26 +58,22 @@ impl CachedKey {
 pub struct VerificationCache {
     entries: Option<Cache<ClientId, CachedKey>>,
     ttl: Duration,
-    hmac: Hmac<Sha256>,
+    digest: KeyedDigest,
 }
 
 impl VerificationCache {
     pub fn new(settings: CacheSettings) -> Self {
         let entries = (settings.max_entries > 0 && !settings.ttl.is_zero())
             .then(|| Cache::new(usize::try_from(settings.max_entries).unwrap_or(usize::MAX)));
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
         Self {
             entries,
             ttl: settings.ttl,
-            hmac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length"),
+            digest: KeyedDigest::random(),
         }
     }
 
     pub fn digest(&self, secret: &ClientSecret) -> SecretDigest {
-        let mut mac = self.hmac.clone();
-        mac.update(secret.expose().as_bytes());
-        mac.finalize().into_bytes().into()
+        self.digest.of(secret.expose().as_bytes())
     }
 
     pub fn get(&self, client_id: &ClientId) -> Option<CachedKey> {
