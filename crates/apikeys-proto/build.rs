@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let includes = vec![proto_root.clone(), protoc_bin_vendored::include_path()?];
 
     tonic_prost_build::configure()
+        // Malformed requests (e.g. invalid UTF-8 in a string field) are INVALID_ARGUMENT.
+        .codec_path("crate::codec::ValidatingCodec")
         .file_descriptor_set_path(out_dir.join("apikeys_descriptor.bin"))
         .compile_with_config(config, &protos, &includes)?;
 

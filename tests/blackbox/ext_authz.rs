@@ -2,7 +2,7 @@
 //! requests. Allowed requests reach the upstream with identity headers and without
 //! credentials; anything wrong with the credentials is a bare 401; overload is a 503.
 
-mod envoy;
+pub(crate) mod envoy;
 mod envoy_config;
 
 use apikeys_proto::pb::IssueTokenRequest;
@@ -104,7 +104,7 @@ async fn spoofed_identity_headers_are_overwritten(backend: Backend) {
 async fn large_envoy_requests_are_accepted_up_to_the_cap(backend: Backend) {
     let fixture = Fixture::new(backend).await;
     let value = basic(&fixture.sentinel_id, &fixture.sentinel_secret);
-    // Bigger than our own RPCs' 64 KiB cap, within Envoy's header limits: accepted.
+    // Bigger than our own RPCs' 16 KiB cap, within the Check cap: accepted.
     let cookie = "c".repeat(100 * 1024);
     let response = fixture
         .check(&[("authorization", &value), ("cookie", &cookie)])
@@ -117,7 +117,7 @@ async fn large_envoy_requests_are_accepted_up_to_the_cap(backend: Backend) {
         REMOVED,
         "a 100 KiB cookie",
     );
-    // Past the 256 KiB cap: refused before decoding (Envoy then denies with status_on_error).
+    // Past the 128 KiB cap: refused before decoding (Envoy then denies with status_on_error).
     let cookie = "c".repeat(300 * 1024);
     let request = http_request(&[("authorization", &value), ("cookie", &cookie)]);
     let result = fixture
@@ -125,7 +125,7 @@ async fn large_envoy_requests_are_accepted_up_to_the_cap(backend: Backend) {
         .check(Some(bearer(&fixture.gateway)), request)
         .await;
     let status = result.expect_err("a 300 KiB CheckRequest must be refused");
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 }
 
 async fn bad_credentials_are_denied_with_a_bare_401(backend: Backend) {

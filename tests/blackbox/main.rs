@@ -34,10 +34,16 @@ macro_rules! backend_suite {
 mod harness;
 
 mod access;
+mod adversarial;
+mod audit;
 mod authn;
 mod authz;
+mod authz_matrix;
 mod cli;
+mod config;
+mod deploy;
 mod ext_authz;
+mod faults;
 mod health_reflection;
 mod introspection;
 mod local_mode;
@@ -47,5 +53,7 @@ mod quota;
 mod replicas;
 mod restart;
 mod story;
+mod telemetry;
+mod tls;
 mod tokens;
 mod validation;

@@ -669,6 +669,82 @@ def main() -> int:
             assert r.email == "dana@example.com", f"email {r.email!r}"
         run_check("IntrospectionService/Introspect second key still active", _other_key_still_active)
 
+        # ---- ApiKeyService.ListAuditEvents -------------------------------------------------
+        A = key_pb.AuditAction
+
+        def _audit_trail():
+            r = keys.ListAuditEvents(key_pb.ListAuditEventsRequest(account_id=acc),
+                                     timeout=TIMEOUT, metadata=md(t_admin))
+            k1, k2 = state["key1"].client_id, state["key2"].client_id
+            got = [(A.Name(e.action), e.actor, e.client_id) for e in r.audit_events]
+            want = [
+                ("AUDIT_ACTION_KEY_REVOKED", "alice", k1),
+                ("AUDIT_ACTION_API_ACCESS_ENABLED", "staff-sam", ""),
+                ("AUDIT_ACTION_API_ACCESS_DISABLED", "staff-sam", ""),
+                ("AUDIT_ACTION_KEY_CREATED", "dana", k2),
+                ("AUDIT_ACTION_KEY_CREATED", "alice", k1),
+                ("AUDIT_ACTION_API_ACCESS_ENABLED", "staff-sam", ""),
+            ]
+            assert got == want, f"audit trail {got}, want newest first {want}"
+            assert all(e.account_id == acc and e.HasField("create_time") for e in r.audit_events)
+            times = [ts_seconds(e.create_time) for e in r.audit_events]
+            assert times == sorted(times, reverse=True), f"create_time not newest first: {times}"
+            assert r.next_page_token == "", "one page holds six events"
+            assert state["secret1"] not in str(r), "a client secret in the audit trail"
+            state["audit"] = got
+        run_check("ApiKeyService/ListAuditEvents (admin) -> create/revoke/access events, "
+                  "newest first, actor and client_id", _audit_trail)
+
+        def _audit_paged():
+            seen, tok = [], ""
+            for _ in range(10):
+                r = keys.ListAuditEvents(key_pb.ListAuditEventsRequest(account_id=acc, page_size=4,
+                                                                       page_token=tok),
+                                         timeout=TIMEOUT, metadata=md(t_owner))
+                seen += [(A.Name(e.action), e.actor, e.client_id) for e in r.audit_events]
+                tok = r.next_page_token
+                if not tok:
+                    break
+            assert seen == state["audit"], f"paged walk {seen} differs from one page"
+        run_check("ApiKeyService/ListAuditEvents page_size=4 -> same events via next_page_token",
+                  _audit_paged)
+
+        def _audit_denied():
+            for who, token in [("member", t_member), ("other owner", t_other),
+                               ("staff", t_staff), ("gateway", t_gateway)]:
+                expect_status(grpc.StatusCode.PERMISSION_DENIED,
+                              lambda token=token: keys.ListAuditEvents(
+                                  key_pb.ListAuditEventsRequest(account_id=acc),
+                                  timeout=TIMEOUT, metadata=md(token)), what=who)
+            expect_status(grpc.StatusCode.UNAUTHENTICATED,
+                          lambda: keys.ListAuditEvents(key_pb.ListAuditEventsRequest(account_id=acc),
+                                                       timeout=TIMEOUT))
+        run_check("ApiKeyService/ListAuditEvents by member/other owner/staff/gateway -> "
+                  "PERMISSION_DENIED; no token -> UNAUTHENTICATED", _audit_denied)
+
+        def _audit_bad_tokens():
+            audit_tok = keys.ListAuditEvents(key_pb.ListAuditEventsRequest(account_id=acc,
+                                                                           page_size=1),
+                                             timeout=TIMEOUT, metadata=md(t_owner)).next_page_token
+            expect_status(grpc.StatusCode.INVALID_ARGUMENT,
+                          lambda: keys.ListKeys(key_pb.ListKeysRequest(account_id=acc,
+                                                                       page_token=audit_tok),
+                                                timeout=TIMEOUT, metadata=md(t_owner)),
+                          contains="page_token", what="ListKeys with a ListAuditEvents token")
+            for size in (-1, 1001):
+                expect_status(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda size=size: keys.ListAuditEvents(
+                                  key_pb.ListAuditEventsRequest(account_id=acc, page_size=size),
+                                  timeout=TIMEOUT, metadata=md(t_owner)),
+                              contains="page_size", what=f"page_size={size}")
+            expect_status(grpc.StatusCode.INVALID_ARGUMENT,
+                          lambda: keys.ListAuditEvents(
+                              key_pb.ListAuditEventsRequest(account_id=acc, page_token="garbage"),
+                              timeout=TIMEOUT, metadata=md(t_owner)),
+                          contains="page_token", what="garbage page_token")
+        run_check("ApiKeyService/ListAuditEvents bad page_size / page_token / ListAuditEvents "
+                  "token to ListKeys -> INVALID_ARGUMENT naming the field", _audit_bad_tokens)
+
         # ---- more input validation ---------------------------------------------------
         invalid_cases = [
             ("AccountService/GetAccount account_id of 129 chars", "account_id",
@@ -731,6 +807,26 @@ def main() -> int:
                           contains="page_token")
         run_check("ListKeys with a page_token issued for another account -> INVALID_ARGUMENT",
                   _foreign_page_token)
+
+        def _foreign_tokens_on_audit():
+            tok = state.get("other_page_token")
+            assert tok, "no ListKeys token from the other account"
+            expect_status(grpc.StatusCode.INVALID_ARGUMENT,
+                          lambda: keys.ListAuditEvents(key_pb.ListAuditEventsRequest(
+                              account_id=other_acc, page_token=tok),
+                              timeout=TIMEOUT, metadata=md(t_other)),
+                          contains="page_token", what="ListKeys token on ListAuditEvents")
+            audit_tok = keys.ListAuditEvents(key_pb.ListAuditEventsRequest(
+                account_id=other_acc, page_size=1), timeout=TIMEOUT,
+                metadata=md(t_other)).next_page_token
+            assert audit_tok, "the other account has more than one event"
+            expect_status(grpc.StatusCode.INVALID_ARGUMENT,
+                          lambda: keys.ListAuditEvents(key_pb.ListAuditEventsRequest(
+                              account_id=acc, page_token=audit_tok),
+                              timeout=TIMEOUT, metadata=md(t_owner)),
+                          contains="page_token", what="another account's audit token")
+        run_check("ListAuditEvents with a ListKeys token, or another account's token -> "
+                  "INVALID_ARGUMENT", _foreign_tokens_on_audit)
 
         channel.close()
     finally:

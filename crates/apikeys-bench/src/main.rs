@@ -14,6 +14,8 @@ mod report;
 mod run;
 mod scenarios;
 mod servers;
+mod soak;
+mod timing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +39,10 @@ struct Cli {
 enum Command {
     /// Run the benchmark and print the table, the targets and the machine.
     Run(RunArgs),
+    /// Whether response times tell a right secret from a wrong one (warm cache and argon2).
+    Timing(timing::TimingArgs),
+    /// Mixed traffic for a bounded time: every answer checked, p99 per operation, RSS over time.
+    Soak(soak::SoakArgs),
     /// The bare baseline: a tonic IntrospectionService answering a fixed response, no work.
     #[command(hide = true)]
     BareServer {
@@ -106,6 +112,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Timing(args) => timing::run(args).await,
+            Command::Soak(args) => soak::run(args).await,
             Command::BareServer { listen } => servers::bare_server_main(listen).await,
         }
     });

@@ -10,6 +10,8 @@ mod generated {
     }
 }
 
+pub mod codec;
+
 pub use generated::apikeys::v1 as pb;
 
 /// Encoded `FileDescriptorSet` of every apikeys proto file, for server reflection.

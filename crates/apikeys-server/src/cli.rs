@@ -35,6 +35,11 @@ pub struct GlobalArgs {
     #[arg(long, env = "APIKEYS_LOCAL_SIGNING_KEY_FILE", global = true)]
     pub local_signing_key_file: Option<PathBuf>,
 
+    /// TOML file of settings: each key is a long flag name (`listen = "0.0.0.0:50051"`). Flags
+    /// and APIKEYS_* variables take precedence over it.
+    #[arg(long, env = "APIKEYS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
     /// Log format on stderr. The level is set with RUST_LOG (default: info).
     #[arg(long, env = "APIKEYS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -49,7 +54,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply migrations and serve gRPC until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a caller token signed with the local-mode key (development only).
@@ -80,6 +85,21 @@ pub struct ServeArgs {
     #[arg(long, env = "APIKEYS_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: usize,
 
+    /// Longest wait for a pooled database connection (a free one, a new one, or a recycled
+    /// one), in milliseconds; past it a call fails with UNAVAILABLE instead of queueing.
+    #[arg(long, env = "APIKEYS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+
+    /// After SIGTERM / Ctrl-C, how long calls in progress may take to finish before the server
+    /// exits anyway, in seconds.
+    #[arg(
+        long,
+        env = "APIKEYS_SHUTDOWN_DRAIN_TIMEOUT_SECS",
+        default_value_t = 15
+    )]
+    pub shutdown_drain_timeout_secs: u64,
+
     /// How often the store is probed for the health service, in milliseconds.
     #[arg(
         long,
@@ -96,6 +116,21 @@ pub struct ServeArgs {
     )]
     pub last_used_flush_interval_ms: u64,
 
+    /// Validate the configuration, key files, TLS files and the database (connection and
+    /// migration state, changing nothing), print a summary and exit.
+    #[arg(long, conflicts_with = "print_config")]
+    pub check_config: bool,
+
+    /// Print the effective configuration, secrets redacted, and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     #[command(flatten)]
     pub identity: IdentityArgs,
 
@@ -110,6 +145,63 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub tokens: TokenArgs,
+}
+
+/// TLS for every connection, and optionally client certificates (mutual TLS).
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain of this server; with --tls-key, every connection is TLS.
+    #[arg(long, env = "APIKEYS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "APIKEYS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA bundle for client certificates (mutual TLS). Clients may still connect without a
+    /// certificate and authenticate with a bearer token; a presented certificate must verify.
+    #[arg(long, env = "APIKEYS_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Client certificate subject (common name, DNS or URI name) allowed to call Introspect and
+    /// Check without a bearer token. Repeat the flag, or separate with commas in the variable.
+    #[arg(
+        long,
+        env = "APIKEYS_TLS_CLIENT_ALLOWED_SUBJECT",
+        value_delimiter = ',',
+        requires = "tls_client_ca"
+    )]
+    pub tls_client_allowed_subject: Vec<String>,
+}
+
+/// Bounds on what callers can make one server do.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Longest a call may run before it is answered DEADLINE_EXCEEDED, in milliseconds.
+    #[arg(long, env = "APIKEYS_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Most calls in progress on one connection; further calls wait for a free slot.
+    #[arg(long, env = "APIKEYS_MAX_CONCURRENT_CALLS_PER_CONNECTION", default_value_t = 1_024,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_calls_per_connection: u32,
+
+    /// HTTP/2 keepalive: ping an idle connection this often, in seconds; 0 disables it.
+    #[arg(
+        long,
+        env = "APIKEYS_HTTP2_KEEPALIVE_INTERVAL_SECS",
+        default_value_t = 30
+    )]
+    pub http2_keepalive_interval_secs: u64,
+
+    /// HTTP/2 keepalive: close a connection whose ping is not answered within this, in seconds.
+    #[arg(
+        long,
+        env = "APIKEYS_HTTP2_KEEPALIVE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub http2_keepalive_timeout_secs: u64,
 }
 
 /// Access tokens issued by TokenService.IssueToken.

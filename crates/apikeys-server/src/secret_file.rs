@@ -53,6 +53,29 @@ pub fn load_or_create(path: &Path, len: usize) -> Result<SecretSlice<u8>, Secret
     }
 }
 
+/// Whether the key file exists and holds a `len`-byte key, without creating it.
+pub fn check_existing(path: &Path, len: usize) -> Result<bool, SecretFileError> {
+    match std::fs::read_to_string(path) {
+        Ok(encoded) => {
+            let valid = STANDARD
+                .decode(encoded.trim())
+                .is_ok_and(|secret| secret.len() == len);
+            if valid {
+                Ok(true)
+            } else {
+                Err(SecretFileError::Corrupt {
+                    path: path.display().to_string(),
+                })
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(SecretFileError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -22,6 +22,7 @@ use crate::auth::{Authenticator, IdentityProvider, LocalSigningKey, Verification
 use crate::cli::{GlobalArgs, IdentityArgs, ServeArgs};
 use crate::commands::{key_file_path, local_key_path, open_store};
 use crate::health;
+use crate::request_timeout::RequestTimeoutLayer;
 use crate::revocation;
 use crate::secret_file;
 use crate::secret_work::SecretWork;
@@ -29,25 +30,37 @@ use crate::services::{
     AccountServiceImpl, ApiKeyServiceImpl, ExtAuthzService, ExtAuthzSettings,
     IntrospectionServiceImpl, KeyLimits, TokenServiceImpl,
 };
+use crate::tls;
 use crate::tokens::{AccessTokens, KEK_BYTES, Kek, TokenSettings};
 use crate::usage::UsageRecorder;
 use crate::verification::{CacheSettings, CredentialVerifier, ThrottleSettings};
 
-/// Largest request accepted; real requests are well under 1 KiB.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Largest ext_authz CheckRequest accepted: Envoy's default request-header limit (60 KiB) plus
-/// the request attributes, with room for gateways that raise that limit, while bounding what one
-/// call can make the server allocate.
-const MAX_CHECK_REQUEST_BYTES: usize = 256 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request to our own services. The biggest legitimate one (CreateKey with a 128-byte
+/// account id, a 254-byte email and a 200-character name) is under 1.5 KiB; 16 KiB leaves room
+/// for growth while a hostile 1 MiB field is refused (RESOURCE_EXHAUSTED) before it is read.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Largest ext_authz CheckRequest. Envoy caps request headers at 60 KiB by default and
+/// `with_request_body` is off; the request line can appear twice (in the headers and again in
+/// `path`/`query`), so a maximal legitimate Check is about 2 × 60 KiB plus framing. 128 KiB
+/// accepts that and no more.
+const MAX_CHECK_REQUEST_BYTES: usize = 128 * 1024;
 
 pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    if args.check_config {
+        return crate::check::run(global, &args).await;
+    }
+    // TLS files first: a wrong path should stop the server before it touches the database.
+    let tls = tls::load(&args.tls)?;
     let pool_options = PoolOptions {
         max_connections: args.db_max_connections.max(1),
-        ..PoolOptions::default()
+        acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms.max(1)),
     };
     let store = open_store(global, &pool_options).await?;
-    let authenticator = Authenticator::new(verification_keys(global, &args.identity)?);
+    crate::metrics::observe_db_pool(store.database().clone());
+    let mut authenticator = Authenticator::new(verification_keys(global, &args.identity)?);
+    if let Some(allow_list) = tls.as_ref().and_then(|tls| tls.client_allow_list.clone()) {
+        authenticator = authenticator.with_client_certificates(allow_list);
+    }
 
     let hasher = SecretHasher::new(HashingParams {
         memory_kib: args.hashing.argon2_memory_kib,
@@ -143,6 +156,23 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     ))
     .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES);
 
+    // Built before binding: a certificate and key that do not match must stop the server
+    // before it announces itself.
+    let limits = &args.limits;
+    let keepalive = (limits.http2_keepalive_interval_secs > 0)
+        .then(|| Duration::from_secs(limits.http2_keepalive_interval_secs));
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(limits.max_concurrent_calls_per_connection as usize)
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_secs(
+            limits.http2_keepalive_timeout_secs.max(1),
+        )))
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server)
+            .context("invalid TLS configuration (--tls-cert, --tls-key, --tls-client-ca)")?;
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -181,9 +211,13 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
 
-    let result = tonic::transport::Server::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .tcp_nodelay(true)
+    let shutdown_requested = Arc::new(tokio::sync::Notify::new());
+    let server = builder
+        .layer(crate::rpc_layer::RpcLayer::for_served_rpcs()?)
+        .layer(crate::decode_status::DecodeStatusLayer)
+        .layer(RequestTimeoutLayer::new(Duration::from_millis(
+            args.limits.request_timeout_ms,
+        )))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -194,9 +228,16 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .add_service(token_service)
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
-            shutdown_signal(health_reporter),
-        )
-        .await;
+            shutdown_signal(
+                health_reporter,
+                monitor.abort_handle(),
+                Arc::clone(&shutdown_requested),
+            ),
+        );
+    let drain_timeout = Duration::from_secs(args.shutdown_drain_timeout_secs);
+    let result = drain_within(server, &shutdown_requested, drain_timeout)
+        .await
+        .unwrap_or(Ok(()));
     monitor.abort();
     usage_flusher.abort();
     key_maintenance.abort();
@@ -213,31 +254,7 @@ fn verification_keys(
     global: &GlobalArgs,
     identity: &IdentityArgs,
 ) -> anyhow::Result<VerificationKeys> {
-    let issuer = identity.jwt_issuer.clone().unwrap_or_default();
-    let audience = identity.jwt_audience.clone().unwrap_or_default();
-    let provider = if let Some(secret) = &identity.jwt_hs256_secret {
-        Some(IdentityProvider::Hs256Secret {
-            secret: secret.as_bytes().to_vec(),
-            issuer,
-            audience,
-        })
-    } else if let Some(path) = &identity.jwt_public_key_file {
-        Some(IdentityProvider::PublicKeyPem {
-            path: path.clone(),
-            issuer,
-            audience,
-        })
-    } else {
-        identity
-            .jwt_jwks_file
-            .as_ref()
-            .map(|path| IdentityProvider::JwksFile {
-                path: path.clone(),
-                issuer,
-                audience,
-            })
-    };
-    match provider {
+    match identity_provider(identity)? {
         Some(provider) => Ok(VerificationKeys::from_provider(&provider)?),
         None => {
             let path = local_key_path(global)?;
@@ -253,7 +270,76 @@ fn verification_keys(
     }
 }
 
-async fn shutdown_signal(health: HealthReporter) {
+/// The configured identity provider; `None` is local mode. Checked here as well as by clap,
+/// because values from a config file are defaults to clap and escape its `requires` rules.
+pub fn identity_provider(identity: &IdentityArgs) -> anyhow::Result<Option<IdentityProvider>> {
+    let configured = [
+        identity.jwt_hs256_secret.is_some(),
+        identity.jwt_public_key_file.is_some(),
+        identity.jwt_jwks_file.is_some(),
+    ];
+    if configured.iter().filter(|set| **set).count() > 1 {
+        anyhow::bail!(
+            "configure one identity provider: --jwt-hs256-secret, --jwt-public-key-file or \
+             --jwt-jwks-file"
+        );
+    }
+    if !configured.contains(&true) {
+        return Ok(None);
+    }
+    let (Some(issuer), Some(audience)) = (&identity.jwt_issuer, &identity.jwt_audience) else {
+        anyhow::bail!("an identity provider needs --jwt-issuer and --jwt-audience");
+    };
+    let (issuer, audience) = (issuer.clone(), audience.clone());
+    Ok(Some(if let Some(secret) = &identity.jwt_hs256_secret {
+        IdentityProvider::Hs256Secret {
+            secret: secret.as_bytes().to_vec(),
+            issuer,
+            audience,
+        }
+    } else if let Some(path) = &identity.jwt_public_key_file {
+        IdentityProvider::PublicKeyPem {
+            path: path.clone(),
+            issuer,
+            audience,
+        }
+    } else {
+        IdentityProvider::JwksFile {
+            path: identity.jwt_jwks_file.clone().unwrap_or_default(),
+            issuer,
+            audience,
+        }
+    }))
+}
+
+/// Runs `server` to completion, or until `timeout` after `shutdown_requested` fires; `None`
+/// means calls were still in progress when the drain timeout ended the wait.
+async fn drain_within<T>(
+    server: impl std::future::Future<Output = T>,
+    shutdown_requested: &tokio::sync::Notify,
+    timeout: Duration,
+) -> Option<T> {
+    let drain_deadline = async {
+        shutdown_requested.notified().await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        result = server => Some(result),
+        () = drain_deadline => {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "drain timeout reached; abandoning calls still in progress"
+            );
+            None
+        }
+    }
+}
+
+async fn shutdown_signal(
+    health: HealthReporter,
+    store_monitor: tokio::task::AbortHandle,
+    shutdown_requested: Arc<tokio::sync::Notify>,
+) {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -275,5 +361,9 @@ async fn shutdown_signal(health: HealthReporter) {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining in-flight calls");
+    // Stopped first, so a store coming back during the drain cannot report SERVING again.
+    store_monitor.abort();
     health::set_all(&health, ServingStatus::NotServing).await;
+    // A stored permit: the drain clock starts even if nobody waits yet.
+    shutdown_requested.notify_one();
 }

@@ -42,9 +42,10 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
-            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if is_busy_or_locked(info.message()) =>
-            {
+            Error::DatabaseError(
+                DatabaseErrorKind::Unknown | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) if is_busy_or_locked(info.message()) || is_connection_lost(info.message()) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
             Error::BrokenTransactionManager => {
@@ -69,4 +70,13 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {
 
 fn is_busy_or_locked(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// A connection that died under a query: closed or broken (tokio-postgres), or PostgreSQL
+/// stopping, crashing or starting up (SQLSTATE 57P01-57P03). A retry may well succeed.
+fn is_connection_lost(message: &str) -> bool {
+    message.starts_with("connection closed")
+        || message.starts_with("error communicating with the server")
+        || message.starts_with("terminating connection")
+        || message.starts_with("the database system is")
 }

@@ -11,11 +11,17 @@ mod models;
 mod schema;
 mod store;
 
-pub use db::{Database, DatabaseUrl, LISTENER_APPLICATION_NAME, PoolOptions};
+pub use db::{
+    Database, DatabaseUrl, LISTENER_APPLICATION_NAME, MigrationStatus, PoolOptions, PoolUsage,
+};
 pub use domain::{AccountId, Actor, DisplayName, Email, ValidationError};
 pub use error::StoreError;
-pub use key_material::{ClientId, ClientSecret, HashingParams, SecretHash, SecretHasher};
+pub use key_material::fuzzing;
+pub use key_material::{
+    ClientId, ClientSecret, HashingParams, SecretHash, SecretHasher, StoredHashRejection,
+};
 pub use models::{Account, ApiKey, AuditEvent, KeyCredential};
 pub use store::{
-    Change, KeyPage, NewKey, PageRequest, RecordedChange, SigningKeyRecord, Store, now,
+    AuditAction, AuditPage, AuditPageRequest, Change, KeyPage, NewKey, PageRequest, RecordedChange,
+    SigningKeyRecord, Store, now,
 };

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use apikeys_proto::pb::{
     Account, CreateKeyRequest, CreateKeyResponse, GetAccountRequest, IntrospectRequest,
-    IntrospectResponse, ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse,
-    SetApiAccessRequest, account_service_client::AccountServiceClient,
-    api_key_service_client::ApiKeyServiceClient,
+    IntrospectResponse, ListAuditEventsRequest, ListAuditEventsResponse, ListKeysRequest,
+    ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse, SetApiAccessRequest,
+    account_service_client::AccountServiceClient, api_key_service_client::ApiKeyServiceClient,
     introspection_service_client::IntrospectionServiceClient,
 };
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
@@ -48,9 +48,14 @@ impl Api {
             .expect("endpoint uri")
             .connect_timeout(Duration::from_secs(10))
             .timeout(RPC_TIMEOUT)
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("connect to apikeys on {addr}: {e}"));
+            // Lazy: a server started with TLS is reached through its own TLS channel, and this
+            // plaintext one must not fail the start.
+            .connect_lazy();
+        Self { channel }
+    }
+
+    /// Clients over a channel the test made itself (e.g. TLS with a client certificate).
+    pub fn from_channel(channel: Channel) -> Self {
         Self { channel }
     }
 
@@ -163,6 +168,25 @@ impl Api {
             .map(|r| r.into_inner())
     }
 
+    pub async fn list_audit_events(
+        &self,
+        token: &str,
+        account: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<ListAuditEventsResponse, Status> {
+        let request = ListAuditEventsRequest {
+            account_id: account.into(),
+            page_size,
+            page_token: page_token.into(),
+        };
+        let request = authorization(Some(bearer(token)), request);
+        self.keys()
+            .list_audit_events(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
     pub async fn set_api_access(
         &self,
         token: &str,
@@ -220,7 +244,7 @@ impl Api {
             .map(|r| r.into_inner().status)
     }
 
-    /// Calls each of the six RPCs once with the given `authorization` metadata and otherwise
+    /// Calls each of the seven RPCs once with the given `authorization` metadata and otherwise
     /// valid requests about `account` and its key `client_id`.
     pub async fn call_every_rpc(
         &self,
@@ -250,6 +274,20 @@ impl Api {
                     .list_keys(authorization(
                         auth.clone(),
                         ListKeysRequest {
+                            account_id: account.into(),
+                            page_size: 0,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "ListAuditEvents",
+                self.keys()
+                    .list_audit_events(authorization(
+                        auth.clone(),
+                        ListAuditEventsRequest {
                             account_id: account.into(),
                             page_size: 0,
                             page_token: String::new(),

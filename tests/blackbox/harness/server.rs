@@ -37,6 +37,8 @@ struct Process {
     child: Child,
     addr: SocketAddr,
     stdout_before_listening: Vec<String>,
+    /// Finishes when the child's stderr reaches EOF.
+    stderr_done: tokio::task::JoinHandle<()>,
 }
 
 enum Auth {
@@ -53,9 +55,17 @@ pub struct ServerBuilder {
     local: bool,
     config_in_env: bool,
     envs: Vec<(String, String)>,
+    database_url: Option<String>,
 }
 
 impl ServerBuilder {
+    /// Serves this database instead of a fresh one (e.g. a test's own PostgreSQL cluster); the
+    /// fresh database's temp dir still holds the key files.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
     /// Appends extra `serve` arguments, e.g. `["--max-active-keys", "30"]`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
@@ -88,7 +98,9 @@ impl ServerBuilder {
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--database-url".into(),
-            database.url().into(),
+            self.database_url
+                .clone()
+                .unwrap_or_else(|| database.url().to_owned()),
             // Per test, not the shared default in the working directory; replicas inherit it.
             "--token-kek-file".into(),
             database.dir().join("token.kek").display().to_string(),
@@ -142,6 +154,7 @@ impl TestServer {
             local: false,
             config_in_env: false,
             envs: Vec::new(),
+            database_url: None,
         }
     }
 
@@ -165,8 +178,8 @@ impl TestServer {
         }
     }
 
-    /// Kills the server and starts it again with the same arguments and database (on a new
-    /// port); [`TestServer::api`] then talks to the new process.
+    /// Kills the server (SIGKILL: no shutdown code runs) and starts it again with the same
+    /// arguments and database (on a new port); [`TestServer::api`] then talks to the new process.
     pub async fn restart(&mut self) {
         let _ = self.process.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.process.child.wait()).await;
@@ -195,6 +208,65 @@ impl TestServer {
         }
         self.process = launch(&self.args, &self.envs, &self.stderr).await;
         self.api = Api::connect(self.process.addr).await;
+    }
+
+    /// Sends `signal` (e.g. `TERM`, `INT`) to the server.
+    pub fn send_signal(&self, signal: &str) {
+        let pid = self.pid();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit and returns its status; it stays down
+    /// until [`TestServer::relaunch`].
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(timeout, self.process.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("server did not exit within {timeout:?}"))
+            .expect("wait for server")
+    }
+
+    /// [`TestServer::send_signal`] then [`TestServer::wait_for_exit`].
+    pub async fn signal_and_wait(
+        &mut self,
+        signal: &str,
+        timeout: Duration,
+    ) -> std::process::ExitStatus {
+        self.send_signal(signal);
+        self.wait_for_exit(timeout).await
+    }
+
+    /// Starts the server again with the same arguments and database after it exited (see
+    /// [`TestServer::wait_for_exit`]); [`TestServer::restart`] is the SIGKILL variant.
+    pub async fn relaunch(&mut self) {
+        if let Ok(mut stderr) = self.stderr.lock() {
+            stderr.push_str("--- relaunch ---\n");
+        }
+        self.process = launch(&self.args, &self.envs, &self.stderr).await;
+        self.api = Api::connect(self.process.addr).await;
+    }
+
+    /// The server process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id().expect("server still running")
+    }
+
+    /// What the server printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Everything the server printed on stderr, once it exited (see
+    /// [`TestServer::signal_and_wait`]) and the pipe is drained. Call once per process.
+    pub async fn stderr_after_exit(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), &mut self.process.stderr_done)
+            .await
+            .expect("stderr closes within 10 s of the exit")
+            .expect("stderr reader");
+        self.stderr()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -382,6 +454,7 @@ async fn launch(
                             child,
                             addr,
                             stdout_before_listening,
+                            stderr_done,
                         };
                     }
                     Err(e) => break format!("unparsable listening line {line:?}: {e}"),

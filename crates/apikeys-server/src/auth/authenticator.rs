@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Validation, decode, decode_header};
-use moka::sync::Cache;
+use quick_cache::sync::Cache as QuickCache;
 use serde::Deserialize;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -10,6 +10,7 @@ use tonic::{Request, Status};
 use super::keys::VerificationKeys;
 use crate::error::ApiError;
 use crate::keyed_digest::KeyedDigest;
+use crate::tls::ClientAllowList;
 
 /// Real caller tokens are well under this; longer ones are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -17,9 +18,11 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 const LEEWAY_SECONDS: u64 = 30;
 /// Verified caller tokens remembered, so a gateway presenting the same token on every call pays
 /// for one signature check (tens of microseconds for RS256/ES256), not one per call.
-const VERIFIED_TOKENS: u64 = 10_000;
+const VERIFIED_TOKENS: usize = 10_000;
 /// Longest a verified token is trusted without checking its signature again.
 const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// Client certificates whose allow-list decision is remembered.
+const VERIFIED_CERTIFICATES: usize = 1_000;
 
 /// A verified caller, put into each request's extensions by the [`Authenticator`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,29 +54,72 @@ struct Claims {
 #[derive(Clone)]
 struct VerifiedToken {
     caller: Arc<Caller>,
-    expires_at: i64,
+    /// Unix seconds: the token's `exp` plus the leeway, or the end of the re-check interval,
+    /// whichever comes first.
+    trusted_until: i64,
 }
 
 /// Verifies caller tokens; as a tonic interceptor it rejects unauthenticated calls before any
-/// handler runs. Cheap to clone.
+/// handler runs. Cheap to clone: tonic clones the interceptor for every call.
 #[derive(Clone)]
 pub struct Authenticator {
-    keys: Arc<VerificationKeys>,
+    tokens: Arc<TokenVerifier>,
+    /// With mutual TLS: which verified client certificates stand for a gateway.
+    certificates: Option<Arc<CertificateCallers>>,
+}
+
+struct TokenVerifier {
+    keys: VerificationKeys,
     /// Keyed by an HMAC of the token under a per-process key: tokens themselves are not kept.
-    verified: Cache<[u8; 32], VerifiedToken>,
+    /// quick_cache, like the verification cache: moka's bookkeeping cost a measurable share of
+    /// the hot path (see README, Performance).
+    verified: QuickCache<[u8; 32], VerifiedToken>,
+    digest: KeyedDigest,
+}
+
+struct CertificateCallers {
+    allow_list: Arc<ClientAllowList>,
+    /// Decisions keyed by a digest of the leaf certificate, so a gateway's long-lived connection
+    /// does not have its certificate parsed on every call.
+    decided: QuickCache<[u8; 32], Option<Arc<Caller>>>,
     digest: KeyedDigest,
 }
 
 impl Authenticator {
     pub fn new(keys: VerificationKeys) -> Self {
         Self {
-            keys: Arc::new(keys),
-            verified: Cache::builder()
-                .max_capacity(VERIFIED_TOKENS)
-                .time_to_live(VERIFIED_TOKEN_TTL)
-                .build(),
-            digest: KeyedDigest::random(),
+            tokens: Arc::new(TokenVerifier {
+                keys,
+                verified: QuickCache::new(VERIFIED_TOKENS),
+                digest: KeyedDigest::random(),
+            }),
+            certificates: None,
         }
+    }
+
+    /// Lets verified client certificates on `allow_list` call without a bearer token.
+    pub fn with_client_certificates(mut self, allow_list: Arc<ClientAllowList>) -> Self {
+        self.certificates = Some(Arc::new(CertificateCallers {
+            allow_list,
+            decided: QuickCache::new(VERIFIED_CERTIFICATES),
+            digest: KeyedDigest::random(),
+        }));
+        self
+    }
+
+    /// The gateway a verified client certificate stands for, if mutual TLS is configured and
+    /// the certificate's subject is allowed.
+    fn certificate_caller<T>(&self, request: &Request<T>) -> Option<Arc<Caller>> {
+        let callers = self.certificates.as_ref()?;
+        let certificates = request.peer_certs()?;
+        let leaf = certificates.first()?;
+        let digest = callers.digest.of(leaf.as_ref());
+        if let Some(decided) = callers.decided.get(&digest) {
+            return decided;
+        }
+        let decided = callers.allow_list.caller_for(leaf.as_ref()).map(Arc::new);
+        callers.decided.insert(digest, decided.clone());
+        decided
     }
 
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Arc<Caller>, ApiError> {
@@ -90,21 +136,24 @@ impl Authenticator {
     }
 
     fn verify_remembered(&self, token: &str) -> Result<Arc<Caller>, ApiError> {
+        let verifier = &*self.tokens;
         let now = chrono::Utc::now().timestamp();
-        let digest = self.digest.of(token.as_bytes());
-        if let Some(known) = self.verified.get(&digest) {
-            if now < known.expires_at.saturating_add(LEEWAY_SECONDS as i64) {
+        let digest = verifier.digest.of(token.as_bytes());
+        if let Some(known) = verifier.verified.get(&digest) {
+            if now < known.trusted_until {
                 return Ok(known.caller);
             }
-            self.verified.invalidate(&digest);
+            verifier.verified.remove(&digest);
         }
         let (caller, expires_at) = self.verify(token)?;
         let caller = Arc::new(caller);
-        self.verified.insert(
+        verifier.verified.insert(
             digest,
             VerifiedToken {
                 caller: Arc::clone(&caller),
-                expires_at,
+                trusted_until: expires_at
+                    .saturating_add(LEEWAY_SECONDS as i64)
+                    .min(now.saturating_add(VERIFIED_TOKEN_TTL.as_secs() as i64)),
             },
         );
         Ok(caller)
@@ -117,12 +166,13 @@ impl Authenticator {
         }
         let header = decode_header(token).map_err(|_| invalid())?;
         let (key, algorithm) = self
+            .tokens
             .keys
             .select(header.alg, header.kid.as_deref())
             .ok_or_else(invalid)?;
         let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[self.keys.issuer()]);
-        validation.set_audience(&[self.keys.audience()]);
+        validation.set_issuer(&[self.tokens.keys.issuer()]);
+        validation.set_audience(&[self.tokens.keys.audience()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
@@ -154,7 +204,16 @@ impl Authenticator {
 
 impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let caller = self.authenticate(request.metadata())?;
+        // A bearer token, when sent, decides; otherwise an allowed client certificate may.
+        let by_certificate = if request.metadata().contains_key("authorization") {
+            None
+        } else {
+            self.certificate_caller(&request)
+        };
+        let caller = match by_certificate {
+            Some(caller) => caller,
+            None => self.authenticate(request.metadata())?,
+        };
         request.extensions_mut().insert(caller);
         Ok(request)
     }

@@ -5,8 +5,12 @@ mod authenticator;
 mod keys;
 mod local;
 mod policy;
+#[cfg(test)]
+mod proptests;
 
 pub use authenticator::{Authenticator, Caller};
 pub use keys::{IdentityProvider, VerificationKeys};
 pub use local::{LocalSigningKey, TokenRequest};
-pub use policy::{authorize_introspection, authorize_key_management, authorize_staff};
+pub use policy::{
+    INTROSPECT_SCOPE, authorize_introspection, authorize_key_management, authorize_staff,
+};

@@ -3,7 +3,8 @@ use std::sync::Arc;
 use apikeys_proto::pb;
 use apikeys_proto::pb::api_key_service_server::ApiKeyService;
 use apikeys_store::{
-    AccountId, Actor, ClientId, ClientSecret, DisplayName, Email, NewKey, PageRequest, Store,
+    AccountId, Actor, AuditPageRequest, ClientId, ClientSecret, DisplayName, Email, NewKey,
+    PageRequest, Store,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
@@ -128,6 +129,23 @@ impl ApiKeyServiceImpl {
             key: Some(convert::api_key(key)),
         })
     }
+
+    /// The audit trail is read by those who manage the keys, under ListKeys' rules.
+    async fn list_audit(
+        &self,
+        caller: &Caller,
+        request: pb::ListAuditEventsRequest,
+    ) -> Result<pb::ListAuditEventsResponse, ApiError> {
+        let account_id = AccountId::parse("account_id", &request.account_id)?;
+        Span::current().record("account_id", account_id.as_str());
+        authorize_key_management(caller, &account_id)?;
+        let page = AuditPageRequest::parse(&account_id, request.page_size, &request.page_token)?;
+        let page = self.store.list_audit_events(&account_id, &page).await?;
+        Ok(pb::ListAuditEventsResponse {
+            audit_events: page.events.into_iter().map(convert::audit_event).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -162,6 +180,17 @@ impl ApiKeyService for ApiKeyServiceImpl {
         let caller = caller(&request)?;
         Ok(Response::new(
             self.revoke(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(name = "ListAuditEvents", skip_all, fields(account_id = field::Empty))]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.list_audit(&caller, request.into_inner()).await?,
         ))
     }
 }

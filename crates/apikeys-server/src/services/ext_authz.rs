@@ -22,6 +22,7 @@ use self::credentials::{Credentials, RequestHeaders};
 use super::caller;
 use crate::auth::authorize_introspection;
 use crate::error::ApiError;
+use crate::metrics::{self, Decider, Outcome};
 use crate::tokens::AccessTokens;
 use crate::verification::{CredentialVerifier, Verdict, VerifiedKey};
 
@@ -87,6 +88,7 @@ impl ExtAuthzService {
         let credentials = match credentials::extract(&headers, &self.settings.api_key_header) {
             Ok(credentials) => credentials,
             Err(rejection) => {
+                metrics::record_outcome(Decider::Check, Outcome::Inactive);
                 tracing::debug!(reason = rejection.as_str(), "no usable credentials");
                 return responses::unauthenticated();
             }
@@ -113,14 +115,18 @@ impl ExtAuthzService {
     ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
         match credentials {
             Credentials::AccessToken(token) => {
-                let subject = self.tokens.verify(token).await?;
+                let subject = self.tokens.verify(token).await;
+                metrics::record_outcome(Decider::Check, Outcome::of_lookup(&subject));
+                let subject = subject?;
                 if subject.is_none() {
                     tracing::debug!(reason = "invalid_access_token", "credentials inactive");
                 }
                 Ok(subject.map(|subject| subject.key))
             }
             Credentials::ClientSecret { client_id, secret } => {
-                match self.verifier.verify_secret(&client_id, &secret).await? {
+                let verdict = self.verifier.verify_secret(&client_id, &secret).await;
+                metrics::record_outcome(Decider::Check, Outcome::of_verdict(&verdict));
+                match verdict? {
                     Verdict::Active(key) => Ok(Some(key)),
                     Verdict::Inactive(reason) => {
                         tracing::debug!(reason = reason.as_str(), "credentials inactive");
@@ -134,7 +140,9 @@ impl ExtAuthzService {
 
 #[tonic::async_trait]
 impl Authorization for ExtAuthzService {
-    #[instrument(name = "Check", skip_all, fields(client_id = field::Empty))]
+    // `debug`: the gateway's hot path pays nothing for this span at the default log level;
+    // OTLP export includes it at any level (see telemetry.rs).
+    #[instrument(name = "Check", level = "debug", skip_all, fields(client_id = field::Empty))]
     async fn check(
         &self,
         request: Request<CheckRequest>,

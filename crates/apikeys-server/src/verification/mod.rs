@@ -9,6 +9,7 @@
 //! 5. Repeated failures for one client id are throttled before they reach argon2.
 
 mod cache;
+mod rehash;
 #[cfg(test)]
 mod tests;
 mod throttle;
@@ -25,6 +26,7 @@ pub use throttle::ThrottleSettings;
 use self::cache::{CachedKey, VerificationCache};
 use self::throttle::FailureThrottle;
 use crate::error::ApiError;
+use crate::metrics::{self, Credential};
 use crate::secret_work::SecretWork;
 use crate::usage::UsageRecorder;
 
@@ -108,8 +110,11 @@ impl CredentialVerifier {
         };
         let digest = self.cache.digest(&secret);
         let now = Utc::now().naive_utc();
-        if let Some(cached) = self.cache.get(&client_id) {
-            match cached.matches(&digest) {
+        let cached = self.cache.get(&client_id);
+        let matched = cached.as_ref().and_then(|cached| cached.matches(&digest));
+        metrics::record_cache_lookup(Credential::ClientSecret, matched.is_some());
+        if let Some(cached) = cached {
+            match matched {
                 Some(true) if cached.key.usable_at(now) => {
                     self.usage.record(&client_id, now);
                     return Ok(Verdict::Active(Arc::clone(&cached.key)));
@@ -134,12 +139,38 @@ impl CredentialVerifier {
         let epoch = self.eviction_epoch.load(Ordering::Acquire);
         let credential = self.store.find_credential(&client_id).await?;
         let stored_hash = credential.as_ref().map(|c| c.secret_hash.clone());
-        let matched = self.secrets.verify(secret, stored_hash).await?;
+        if let Some(stored) = &stored_hash
+            && let Err(rejection) = self.secrets.hasher().vet(stored)
+        {
+            // A row nobody here wrote (tampering, or a bad restore): never handed to argon2.
+            tracing::error!(
+                alert = "stored_hash_rejected",
+                client_id = %client_id,
+                reason = rejection.as_str(),
+                "stored secret hash refused; the key answers inactive"
+            );
+            return Ok(Verdict::Inactive(InactiveReason::Unusable));
+        }
+        let matched = self
+            .secrets
+            .verify(secret.clone(), stored_hash.clone())
+            .await?;
         let Some(credential) = credential.filter(|_| matched) else {
             self.throttle.note_failure(&client_id);
             return Ok(Verdict::Inactive(InactiveReason::WrongSecret));
         };
         self.throttle.forget(&client_id);
+        if let Some(stored) = stored_hash
+            && self.secrets.hasher().needs_rehash(&stored)
+        {
+            rehash::spawn(
+                self.store.clone(),
+                Arc::clone(&self.secrets),
+                client_id.clone(),
+                secret,
+                stored,
+            );
+        }
         let Some(key) = usable_key(credential, now) else {
             return Ok(Verdict::Inactive(InactiveReason::Unusable));
         };
@@ -160,7 +191,9 @@ impl CredentialVerifier {
         client_id: &ClientId,
     ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
         let now = Utc::now().naive_utc();
-        if let Some(cached) = self.cache.get(client_id) {
+        let cached = self.cache.get(client_id);
+        metrics::record_cache_lookup(Credential::AccessToken, cached.is_some());
+        if let Some(cached) = cached {
             if cached.key.usable_at(now) {
                 self.usage.record(client_id, now);
                 return Ok(Some(Arc::clone(&cached.key)));

@@ -9,7 +9,8 @@ mod pool;
 mod url;
 
 pub use listen::LISTENER_APPLICATION_NAME;
-pub use pool::{Database, PoolOptions};
+pub use migrations::MigrationStatus;
+pub use pool::{Database, PoolOptions, PoolUsage};
 pub use url::DatabaseUrl;
 
 pub(crate) use pool::Connection;

@@ -24,7 +24,9 @@ const SQLITE_CACHE_KIB: u32 = 1_024;
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: usize,
-    /// Bound on waiting for a free connection and on opening a new one.
+    /// One bound for each way a checkout can wait: for a free connection (deadpool's wait
+    /// timeout), on opening a new one (create: TCP connect, TLS, startup) and on recycling an
+    /// idle one. Past it the call fails with [`StoreError::Unavailable`] instead of queueing.
     pub acquire_timeout: Duration,
 }
 
@@ -35,6 +37,19 @@ impl Default for PoolOptions {
             acquire_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The most connections the pool will open.
+    pub max_size: usize,
+    /// Connections open now, idle or in use.
+    pub open: usize,
+    /// Open connections nobody holds.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
 }
 
 /// A pool of connections to the configured backend. Cheap to clone.
@@ -108,6 +123,11 @@ impl Database {
         migrations::run(&self.url).await
     }
 
+    /// Reads how the database stands against this release's migrations, changing nothing.
+    pub async fn migration_status(&self) -> Result<migrations::MigrationStatus, StoreError> {
+        migrations::check(&self.url).await
+    }
+
     /// Round-trips a trivial query: Ok means the store can serve.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.get().await?;
@@ -117,6 +137,20 @@ impl Database {
 
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
+    }
+
+    /// How many connections are open, idle and waited for; reads the pool's counters only.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let status = match &self.pools {
+            Pools::Postgres(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolUsage {
+            max_size: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     pub(crate) async fn get(&self) -> Result<Connection, StoreError> {

@@ -4,9 +4,10 @@
 
 mod base62;
 mod client_id;
+pub mod fuzzing;
 mod hashing;
 mod secret;
 
 pub use client_id::ClientId;
-pub use hashing::{HashingParams, SecretHash, SecretHasher};
+pub use hashing::{HashingParams, SecretHash, SecretHasher, StoredHashRejection};
 pub use secret::ClientSecret;

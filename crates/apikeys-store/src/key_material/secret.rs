@@ -26,7 +26,8 @@ impl ClientSecret {
     /// Returns `None` for anything that is not a well-formed secret with a valid checksum.
     /// Deliberately no reason: callers answer "inactive" whatever was wrong.
     pub fn parse(raw: &str) -> Option<Self> {
-        if raw.len() != TOTAL_LEN || !raw.starts_with(PREFIX) {
+        // ASCII first: the split below is at a byte offset, which must be a char boundary.
+        if raw.len() != TOTAL_LEN || !raw.is_ascii() || !raw.starts_with(PREFIX) {
             return None;
         }
         let (body, expected) = raw.split_at(TOTAL_LEN - CHECKSUM_LEN);
@@ -85,6 +86,14 @@ mod tests {
         for bad in ["", "aks_", "not a secret", long.as_str(), "aks_ééééé"] {
             assert!(ClientSecret::parse(bad).is_none());
         }
+    }
+
+    #[test]
+    fn multibyte_character_across_the_checksum_boundary_is_rejected_not_a_panic() {
+        // 53 bytes whose byte 47 falls inside 'é': a byte-offset split there would panic.
+        let raw = format!("aks_{}é{}", "a".repeat(42), "b".repeat(5));
+        assert_eq!(raw.len(), 53);
+        assert!(ClientSecret::parse(&raw).is_none());
     }
 
     #[test]

@@ -2,11 +2,48 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Store;
+use super::page::AuditPageRequest;
 use crate::db::with_connection;
 use crate::domain::AccountId;
 use crate::error::StoreError;
-use crate::models::AuditEvent;
+use crate::models::{AuditEvent, audit_action};
 use crate::schema::audit_events;
+
+/// What an audit event records, as far as this version knows the stored action names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    KeyCreated,
+    KeyRevoked,
+    ApiAccessEnabled,
+    ApiAccessDisabled,
+}
+
+impl AuditAction {
+    /// The action stored as `action`, or `None` for a name this version does not know (written
+    /// by a newer replica, say): the event is still listed, its action just reads as unknown.
+    pub fn from_stored(action: &str) -> Option<Self> {
+        match action {
+            audit_action::KEY_CREATED => Some(Self::KeyCreated),
+            audit_action::KEY_REVOKED => Some(Self::KeyRevoked),
+            audit_action::API_ACCESS_ENABLED => Some(Self::ApiAccessEnabled),
+            audit_action::API_ACCESS_DISABLED => Some(Self::ApiAccessDisabled),
+            _ => None,
+        }
+    }
+}
+
+impl AuditEvent {
+    pub fn recorded_action(&self) -> Option<AuditAction> {
+        AuditAction::from_stored(&self.action)
+    }
+}
+
+/// One page of audit events and the token for the next one (`None` at the end).
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub next_page_token: Option<String>,
+}
 
 impl Store {
     /// The most recent audit events of an account, newest first.
@@ -26,5 +63,45 @@ impl Store {
                 .await
         })?;
         Ok(events)
+    }
+
+    /// One page of an account's audit trail, newest first (keyset pagination on the audit id,
+    /// served by the `audit_events_by_account` index). An account without events, known or not,
+    /// has an empty trail.
+    pub async fn list_audit_events(
+        &self,
+        account_id: &AccountId,
+        page: &AuditPageRequest,
+    ) -> Result<AuditPage, StoreError> {
+        // One row more than the page tells whether another page follows.
+        let limit = i64::from(page.page_size()) + 1;
+        let before_id = page.before_id();
+        let mut conn = self.db.get().await?;
+        let mut events: Vec<AuditEvent> = with_connection!(&mut conn, |c| {
+            let mut query = audit_events::table
+                .filter(audit_events::account_id.eq(account_id.as_str()))
+                .into_boxed();
+            if let Some(before_id) = before_id {
+                query = query.filter(audit_events::id.lt(before_id));
+            }
+            query
+                .order(audit_events::id.desc())
+                .limit(limit)
+                .select(AuditEvent::as_select())
+                .load(c)
+                .await
+        })?;
+        let next_page_token = if events.len() > page.page_size() as usize {
+            events.truncate(page.page_size() as usize);
+            events
+                .last()
+                .map(|last| AuditPageRequest::next_token(account_id, last.id))
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            events,
+            next_page_token,
+        })
     }
 }

@@ -214,6 +214,31 @@ impl Store {
             account_api_access_enabled: enabled,
         }))
     }
+
+    /// Replaces the stored hash of `client_id` with `new`, made from the same secret with the
+    /// current parameters, if it is still `old` (compare-and-swap: a concurrent rehash by another
+    /// replica, or a revocation racing with it, wins and this is a no-op). Returns whether the
+    /// row was updated. Revoked keys are left alone: they will never verify again.
+    pub async fn replace_secret_hash(
+        &self,
+        client_id: &ClientId,
+        old: &SecretHash,
+        new: &SecretHash,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.db.get().await?;
+        let updated = with_connection!(&mut conn, |c| {
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::client_id.eq(client_id.as_str()))
+                    .filter(api_keys::secret_hash.eq(old.as_str()))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::secret_hash.eq(new.as_str()))
+            .execute(c)
+            .await
+        })?;
+        Ok(updated == 1)
+    }
 }
 
 impl Store {

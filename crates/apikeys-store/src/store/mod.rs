@@ -9,9 +9,10 @@ mod signing_keys;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
+pub use audit::{AuditAction, AuditPage};
 pub use changes::{Change, RecordedChange};
 pub use keys::NewKey;
-pub use page::{KeyPage, PageRequest};
+pub use page::{AuditPageRequest, KeyPage, PageRequest};
 pub use signing_keys::SigningKeyRecord;
 
 use crate::db::Database;

@@ -9,6 +9,7 @@ use crate::models::ApiKey;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 const TOKEN_VERSION: &str = "v1";
+const AUDIT_TOKEN_VERSION: &str = "a1";
 /// Real tokens are ~200 bytes; anything much longer is rejected before decoding.
 const MAX_TOKEN_LEN: usize = 1024;
 
@@ -54,19 +55,7 @@ impl PageRequest {
         page_size: i32,
         page_token: &str,
     ) -> Result<Self, ValidationError> {
-        let page_size = match page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => {
-                return Err(ValidationError::new("page_size", "must not be negative"));
-            }
-            n if n as u32 > MAX_PAGE_SIZE => {
-                return Err(ValidationError::new(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n as u32,
-        };
+        let page_size = parse_page_size(page_size)?;
         let cursor = if page_token.is_empty() {
             None
         } else {
@@ -91,6 +80,91 @@ impl PageRequest {
     }
 }
 
+/// `page_size` 0 means the default (50); negative or above 1000 is rejected.
+fn parse_page_size(page_size: i32) -> Result<u32, ValidationError> {
+    match u32::try_from(page_size) {
+        Err(_) => Err(ValidationError::new("page_size", "must not be negative")),
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) if n > MAX_PAGE_SIZE => Err(ValidationError::new(
+            "page_size",
+            format!("must be at most {MAX_PAGE_SIZE}"),
+        )),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// The `|`-separated text of a token, or `None` if it is oversized or not base64 of UTF-8.
+fn decode_token(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// A validated ListAuditEvents page request: ListKeys' page sizes, and a position after the
+/// audit id last returned (ids grow with time, so "newest first" is "id descending").
+///
+/// Like ListKeys tokens, the token is unsigned and bound to the account; its own version tag
+/// keeps ListKeys tokens from being mistaken for it (and the other way round).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPageRequest {
+    page_size: u32,
+    before_id: Option<i64>,
+}
+
+impl AuditPageRequest {
+    pub fn parse(
+        account_id: &AccountId,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Self, ValidationError> {
+        let page_size = parse_page_size(page_size)?;
+        let before_id = if page_token.is_empty() {
+            None
+        } else {
+            Some(decode_audit_cursor(page_token, account_id)?)
+        };
+        Ok(Self {
+            page_size,
+            before_id,
+        })
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    /// Only events with a smaller id belong on this page.
+    pub(crate) fn before_id(&self) -> Option<i64> {
+        self.before_id
+    }
+
+    /// The token that continues after the event with id `last_id`.
+    pub(crate) fn next_token(account_id: &AccountId, last_id: i64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{AUDIT_TOKEN_VERSION}|{last_id}|{account_id}"))
+    }
+}
+
+fn decode_audit_cursor(token: &str, account_id: &AccountId) -> Result<i64, ValidationError> {
+    let invalid = || ValidationError::new("page_token", "is not a valid page token");
+    let plain = decode_token(token).ok_or_else(invalid)?;
+    let mut parts = plain.splitn(3, '|');
+    let (Some(AUDIT_TOKEN_VERSION), Some(id), Some(token_account)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let id = id.parse::<i64>().map_err(|_| invalid())?;
+    if token_account != account_id.as_str() {
+        return Err(ValidationError::new(
+            "page_token",
+            "was issued for another account",
+        ));
+    }
+    Ok(id)
+}
+
 impl PageCursor {
     pub fn after(account_id: &AccountId, last: &ApiKey) -> Self {
         Self {
@@ -111,11 +185,7 @@ impl PageCursor {
 
     fn decode(token: &str, account_id: &AccountId) -> Result<Self, ValidationError> {
         let invalid = || ValidationError::new("page_token", "is not a valid page token");
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(invalid());
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        let plain = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let plain = decode_token(token).ok_or_else(invalid)?;
         let mut parts = plain.splitn(4, '|');
         let (Some(TOKEN_VERSION), Some(micros), Some(client_id), Some(token_account)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -187,6 +257,41 @@ mod tests {
     }
 
     #[test]
+    fn audit_tokens_round_trip_and_never_pass_for_key_tokens() {
+        let acme = account("acme|with|pipes");
+        let token = AuditPageRequest::next_token(&acme, 42);
+        let parsed = AuditPageRequest::parse(&acme, 0, &token).unwrap();
+        assert_eq!((parsed.page_size(), parsed.before_id()), (50, Some(42)));
+        let other = AuditPageRequest::parse(&account("globex"), 10, &token).unwrap_err();
+        assert_eq!(other.field, "page_token");
+        assert!(other.reason.contains("another account"));
+        assert_eq!(
+            PageRequest::parse(&acme, 10, &token).unwrap_err().field,
+            "page_token"
+        );
+        let key_token = PageCursor {
+            created_at: DateTime::from_timestamp_micros(1).unwrap().naive_utc(),
+            client_id: ClientId::generate(),
+            account_id: acme.as_str().to_owned(),
+        }
+        .encode();
+        assert_eq!(
+            AuditPageRequest::parse(&acme, 10, &key_token)
+                .unwrap_err()
+                .field,
+            "page_token"
+        );
+        assert_eq!(
+            AuditPageRequest::parse(&acme, -1, "").unwrap_err().field,
+            "page_size"
+        );
+        assert_eq!(
+            AuditPageRequest::parse(&acme, 1001, "").unwrap_err().field,
+            "page_size"
+        );
+    }
+
+    #[test]
     fn forged_tokens_are_rejected() {
         let acme = account("acme");
         let long = "A".repeat(5000);
@@ -197,9 +302,16 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("v1|notanumber|akc_x|acme"),
             &URL_SAFE_NO_PAD.encode("v2|1|akc_AAAAAAAAAAAAAAAAAAAAAAAA|acme"),
             &URL_SAFE_NO_PAD.encode([0xff, 0xfe, 0x00]),
+            &URL_SAFE_NO_PAD.encode("a1|notanumber|acme"),
+            &URL_SAFE_NO_PAD.encode("a1|7"),
         ] {
             assert_eq!(
                 PageRequest::parse(&acme, 10, bad).unwrap_err().field,
+                "page_token",
+                "{bad}"
+            );
+            assert_eq!(
+                AuditPageRequest::parse(&acme, 10, bad).unwrap_err().field,
                 "page_token",
                 "{bad}"
             );

@@ -7,6 +7,8 @@
 mod support;
 
 mod accounts;
+mod audit;
 mod keys;
 mod pagination;
+mod rehash;
 mod signing_keys;

@@ -1,59 +1,14 @@
-//! Credentials in an Envoy `CheckRequest`: the request headers are attacker-controlled, so every
-//! value is length-capped before parsing, and anything malformed is a rejection, never a panic.
+//! Credentials in an Envoy `CheckRequest`. The parsing itself (length caps, schemes, base64,
+//! `id:secret`) lives in `apikeys-credentials`, where it is fuzzed; this module only finds the
+//! header values in Envoy's two header encodings.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use base64::alphabet::STANDARD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+pub use apikeys_credentials::{Credentials, Rejection, extract};
+use apikeys_credentials::{HeaderLookup, single_value};
 use envoy_types::ext_authz::v3::CheckRequestExt as _;
 use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
-
-/// Longest credential header read; real ones (a JWT, or a Client ID and Secret) are far shorter.
-pub const MAX_HEADER_LEN: usize = 8 * 1024;
-
-const AUTHORIZATION: &str = "authorization";
-
-/// Basic credentials are standard base64; padding is accepted with or without.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// What the client presented. No `Debug`: it holds secrets.
-pub enum Credentials<'a> {
-    /// `authorization: Bearer <access token>`.
-    AccessToken(&'a str),
-    /// `authorization: Basic base64(id:secret)`, or `id:secret` in the API-key header.
-    ClientSecret {
-        client_id: Cow<'a, str>,
-        secret: Cow<'a, str>,
-    },
-}
-
-/// Why no credentials could be read; for debug logs only, never for the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    Missing,
-    Oversized,
-    Ambiguous,
-    UnsupportedScheme,
-    Malformed,
-}
-
-impl Rejection {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Oversized => "oversized",
-            Self::Ambiguous => "ambiguous",
-            Self::UnsupportedScheme => "unsupported_scheme",
-            Self::Malformed => "malformed",
-        }
-    }
-}
 
 /// The client request's headers as Envoy sent them: the `headers` map (lower-case keys, repeated
 /// headers joined by `,`), or `header_map` when Envoy runs with `encode_raw_headers: true`.
@@ -76,86 +31,24 @@ impl<'a> RequestHeaders<'a> {
             raw,
         }
     }
+}
 
-    /// The one value of header `name` (lower case). A header repeated in the raw form, or with
-    /// bytes that are not UTF-8, is ambiguous or malformed rather than silently picked.
+impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
+    /// A header repeated in the raw form, or with bytes that are not UTF-8, is ambiguous or
+    /// malformed rather than silently picked.
     fn get(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
         if let Some(value) = self.map.and_then(|map| map.get(name)) {
             return Ok(Some(value.as_str()));
         }
-        let mut found = None;
-        for header in self.raw.iter().filter(|h| h.key.eq_ignore_ascii_case(name)) {
-            if found.is_some() {
-                return Err(Rejection::Ambiguous);
-            }
-            found = Some(if header.raw_value.is_empty() {
-                header.value.as_str()
+        let raw = self.raw.iter().map(|header| {
+            let value = if header.raw_value.is_empty() {
+                header.value.as_bytes()
             } else {
-                std::str::from_utf8(&header.raw_value).map_err(|_| Rejection::Malformed)?
-            });
-        }
-        Ok(found)
-    }
-}
-
-/// The credentials in `authorization` or, when that header is absent, in `api_key_header`.
-pub fn extract<'a>(
-    headers: &RequestHeaders<'a>,
-    api_key_header: &str,
-) -> Result<Credentials<'a>, Rejection> {
-    if let Some(value) = headers.get(AUTHORIZATION)? {
-        return authorization(capped(value)?);
-    }
-    if let Some(value) = headers.get(api_key_header)? {
-        let (client_id, secret) = id_and_secret(capped(value)?.trim())?;
-        return Ok(Credentials::ClientSecret {
-            client_id: Cow::Borrowed(client_id),
-            secret: Cow::Borrowed(secret),
+                header.raw_value.as_slice()
+            };
+            (header.key.as_str(), value)
         });
-    }
-    Err(Rejection::Missing)
-}
-
-fn capped(value: &str) -> Result<&str, Rejection> {
-    if value.len() > MAX_HEADER_LEN {
-        Err(Rejection::Oversized)
-    } else {
-        Ok(value)
-    }
-}
-
-/// `Bearer <token>` or `Basic <base64>`; scheme names are case-insensitive (RFC 9110 §11.1).
-fn authorization(value: &str) -> Result<Credentials<'_>, Rejection> {
-    let (scheme, rest) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(Rejection::UnsupportedScheme)?;
-    let rest = rest.trim();
-    if rest.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(Rejection::Malformed);
-    }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Ok(Credentials::AccessToken(rest))
-    } else if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = BASE64.decode(rest).map_err(|_| Rejection::Malformed)?;
-        let decoded = String::from_utf8(decoded).map_err(|_| Rejection::Malformed)?;
-        let (client_id, secret) = id_and_secret(&decoded)?;
-        Ok(Credentials::ClientSecret {
-            client_id: Cow::Owned(client_id.to_owned()),
-            secret: Cow::Owned(secret.to_owned()),
-        })
-    } else {
-        Err(Rejection::UnsupportedScheme)
-    }
-}
-
-/// `client_id:client_secret`, split at exactly one `:`, both parts non-empty.
-fn id_and_secret(pair: &str) -> Result<(&str, &str), Rejection> {
-    match pair.split_once(':') {
-        Some((id, secret)) if !id.is_empty() && !secret.is_empty() && !secret.contains(':') => {
-            Ok((id, secret))
-        }
-        _ => Err(Rejection::Malformed),
+        single_value(raw, name)
     }
 }
 
@@ -166,6 +59,8 @@ mod tests {
     use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 
     use super::*;
+    use apikeys_credentials::MAX_HEADER_LEN;
+    use base64::Engine as _;
 
     fn request(http: HttpRequest) -> CheckRequest {
         CheckRequest {

@@ -1,0 +1,91 @@
+//! The protobuf codec of every apikeys service: prost's, except that a request that does not
+//! decode is the caller's mistake and answers INVALID_ARGUMENT, not tonic's default INTERNAL.
+//!
+//! prost's error text names the message and field (`CreateKeyRequest.email: invalid string
+//! value: data is not UTF-8 encoded`), so the status says which field was wrong. Selected for
+//! the generated code by `codec_path` in `build.rs`.
+
+use std::marker::PhantomData;
+
+use prost::Message;
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+use tonic_prost::ProstEncoder;
+
+/// `tonic_prost::ProstCodec` with decode errors mapped to INVALID_ARGUMENT.
+#[derive(Debug, Clone)]
+pub struct ValidatingCodec<T, U> {
+    _types: PhantomData<(T, U)>,
+}
+
+impl<T, U> Default for ValidatingCodec<T, U> {
+    fn default() -> Self {
+        Self {
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T, U> Codec for ValidatingCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = ValidatingDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ValidatingDecoder { _type: PhantomData }
+    }
+}
+
+/// Decodes `U` with prost; a malformed message is INVALID_ARGUMENT naming the field.
+#[derive(Debug, Clone)]
+pub struct ValidatingDecoder<U> {
+    _type: PhantomData<U>,
+}
+
+impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        U::decode(buf)
+            .map(Some)
+            .map_err(|error| Status::invalid_argument(error.to_string()))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use tonic::Code;
+
+    use crate::pb::CreateKeyRequest;
+
+    /// CreateKeyRequest with field 2 (`email`) holding bytes that are not UTF-8.
+    const EMAIL_NOT_UTF8: &[u8] = &[0x0a, 0x04, b'a', b'c', b'm', b'e', 0x12, 0x02, 0xff, 0xfe];
+
+    /// The status text relies on prost naming the message and field in its error.
+    #[test]
+    fn invalid_utf8_is_invalid_argument_naming_the_field() {
+        let error = CreateKeyRequest::decode(EMAIL_NOT_UTF8).unwrap_err();
+        let status = tonic::Status::invalid_argument(error.to_string());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("CreateKeyRequest.email"),
+            "{}",
+            status.message()
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The server's request timeout, answered DEADLINE_EXCEEDED.
+//!
+//! tonic's own `Server::timeout` answers CANCELLED ("Timeout expired"), which clients read as
+//! "the caller gave up"; a call the server stopped because it ran too long is
+//! DEADLINE_EXCEEDED. A client's shorter `grpc-timeout` is still enforced by tonic.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tonic::Status;
+use tower_layer::Layer;
+use tower_service::Service;
+
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimeoutLayer {
+    limit: Duration,
+}
+
+impl RequestTimeoutLayer {
+    pub fn new(limit: Duration) -> Self {
+        Self { limit }
+    }
+}
+
+impl<S> Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestTimeout<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, Request, ResponseBody> Service<Request> for RequestTimeout<S>
+where
+    S: Service<Request, Response = http::Response<ResponseBody>>,
+    ResponseBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        TimeoutFuture {
+            inner: tokio::time::timeout(self.limit, self.inner.call(request)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+    }
+}
+
+impl<F, ResponseBody, Error> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResponseBody>, Error>>,
+    ResponseBody: Default,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx).map(|result| match result {
+            Ok(response) => response,
+            Err(_elapsed) => {
+                tracing::warn!("call stopped at the server's request timeout");
+                Ok(Status::deadline_exceeded(
+                    "the call took longer than the server's request timeout",
+                )
+                .into_http())
+            }
+        })
+    }
+}
