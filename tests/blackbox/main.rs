@@ -41,6 +41,7 @@ mod authz;
 mod authz_matrix;
 mod cli;
 mod config;
+mod data_safety;
 mod deploy;
 mod ext_authz;
 mod faults;

@@ -1,5 +1,7 @@
 //! grpc.health.v1: the apikeys services are SERVING while the store answers, NOT_SERVING while it
-//! does not, and NOT_SERVING once shutdown begins.
+//! does not, and NOT_SERVING once shutdown begins. [`LIVENESS`] ignores the store: it says the
+//! process is up and not shutting down, so an orchestrator's liveness probe does not restart
+//! every replica during a database outage (readiness uses "").
 
 use std::time::Duration;
 
@@ -15,6 +17,9 @@ pub const SERVICE_NAMES: &[&str] = &[
     "apikeys.v1.IntrospectionService",
     "apikeys.v1.TokenService",
 ];
+
+/// SERVING from start until shutdown begins, whatever the store does.
+pub const LIVENESS: &str = "apikeys.liveness";
 
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for name in SERVICE_NAMES {

@@ -37,7 +37,14 @@ impl SecretWork {
         workers: usize,
         max_queued: usize,
     ) -> Result<Self, StoreError> {
-        let decoy_hash = hasher.hash(&ClientSecret::generate())?;
+        // On a short-lived thread: hashing keeps m KiB of argon2 memory per thread for reuse,
+        // which the main thread has no use for.
+        let decoy_hash = std::thread::scope(|scope| {
+            scope
+                .spawn(|| hasher.hash(&ClientSecret::generate()))
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Hashing("decoy hashing panicked".into())))
+        })?;
         let workers = workers.max(1);
         let permits = Arc::new(Semaphore::new(workers));
         let admitted = Arc::new(AtomicUsize::new(0));

@@ -79,6 +79,9 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health::set_all(&health_reporter, ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status(health::LIVENESS, ServingStatus::Serving)
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(apikeys_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -364,6 +367,9 @@ async fn shutdown_signal(
     // Stopped first, so a store coming back during the drain cannot report SERVING again.
     store_monitor.abort();
     health::set_all(&health, ServingStatus::NotServing).await;
+    health
+        .set_service_status(health::LIVENESS, ServingStatus::NotServing)
+        .await;
     // A stored permit: the drain clock starts even if nobody waits yet.
     shutdown_requested.notify_one();
 }

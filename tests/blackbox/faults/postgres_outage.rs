@@ -122,6 +122,11 @@ async fn outage_fails_closed_and_the_server_recovers_without_restart() {
     cluster.stop(StopMode::Immediate).await;
 
     health_becomes(&fixture.server, ServingStatus::NotServing).await;
+    assert_eq!(
+        api.health("apikeys.liveness").await.ok(),
+        Some(ServingStatus::Serving as i32),
+        "liveness ignores the store: an outage must not get every replica restarted"
+    );
     assert_code(
         api.list_keys(&fixture.owner, &fixture.account, 0, "").await,
         Code::Unavailable,

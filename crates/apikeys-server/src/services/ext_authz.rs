@@ -95,7 +95,7 @@ impl ExtAuthzService {
         };
         match self.live_key(credentials).await {
             Ok(Some(key)) => {
-                Span::current().record("client_id", key.client_id.as_str());
+                Span::current().record("client_id", key.client_id());
                 responses::allowed(&self.settings, &key)
             }
             Ok(None) => responses::unauthenticated(),

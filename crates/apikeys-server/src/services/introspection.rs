@@ -25,9 +25,9 @@ fn inactive() -> pb::IntrospectResponse {
 fn active(key: &VerifiedKey) -> pb::IntrospectResponse {
     pb::IntrospectResponse {
         active: true,
-        client_id: key.client_id.as_str().to_owned(),
-        account_id: key.account_id.clone(),
-        email: key.email.clone(),
+        client_id: key.client_id().to_owned(),
+        account_id: key.account_id().to_owned(),
+        email: key.email().to_owned(),
         create_time: Some(convert::timestamp(key.created_at)),
         expire_time: None,
     }
@@ -49,7 +49,7 @@ impl IntrospectionServiceImpl {
             metrics::record_outcome(Decider::Introspect, Outcome::of_lookup(&subject));
             return Ok(match subject? {
                 Some(subject) => {
-                    Span::current().record("client_id", subject.key.client_id.as_str());
+                    Span::current().record("client_id", subject.key.client_id());
                     pb::IntrospectResponse {
                         expire_time: Some(prost_types::Timestamp {
                             seconds: subject.expires_at,
@@ -68,7 +68,7 @@ impl IntrospectionServiceImpl {
         metrics::record_outcome(Decider::Introspect, Outcome::of_verdict(&verdict));
         Ok(match verdict? {
             Verdict::Active(key) => {
-                Span::current().record("client_id", key.client_id.as_str());
+                Span::current().record("client_id", key.client_id());
                 active(&key)
             }
             Verdict::Inactive(reason) => {

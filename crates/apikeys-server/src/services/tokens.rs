@@ -54,7 +54,7 @@ impl TokenServiceImpl {
             }
             Verdict::Inactive(_) => return Err(ApiError::Unauthenticated(INVALID_CREDENTIALS)),
         };
-        Span::current().record("client_id", key.client_id.as_str());
+        Span::current().record("client_id", key.client_id());
         let issued = self.tokens.issue(&key)?;
         Ok(pb::IssueTokenResponse {
             access_token: issued.access_token,

@@ -165,8 +165,8 @@ impl AccessTokens {
         OsRng.fill_bytes(&mut jti);
         let claims = Claims {
             iss: self.settings.issuer.clone(),
-            sub: key.client_id.as_str().to_owned(),
-            account_id: key.account_id.clone(),
+            sub: key.client_id().to_owned(),
+            account_id: key.account_id().to_owned(),
             iat: now,
             exp: now + ttl,
             jti: URL_SAFE_NO_PAD.encode(jti),
@@ -204,7 +204,7 @@ impl AccessTokens {
         let Some(key) = self.verifier.active_key(&facts.client_id).await? else {
             return Ok(None);
         };
-        if *key.account_id != *facts.account_id {
+        if key.account_id() != &*facts.account_id {
             return Ok(None);
         }
         Ok(Some(TokenSubject {

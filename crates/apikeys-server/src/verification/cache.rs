@@ -52,11 +52,24 @@ impl CachedKey {
     }
 }
 
+/// A client id (`akc_` + 24 characters) held inline: no allocation per cached key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey([u8; CACHE_KEY_LEN]);
+
+const CACHE_KEY_LEN: usize = 28;
+
+impl CacheKey {
+    /// `None` for anything that is not a well-formed client id; such ids are never cached.
+    fn of(client_id: &str) -> Option<Self> {
+        client_id.as_bytes().try_into().ok().map(Self)
+    }
+}
+
 /// quick_cache rather than moka: at 100 000 keys moka's per-entry bookkeeping (~500 bytes)
 /// dominated the process's memory; quick_cache's S3-FIFO keeps ~tens of bytes per entry. It has
 /// no time-to-live of its own, so entries carry their insertion time and expire when read.
 pub struct VerificationCache {
-    entries: Option<Cache<ClientId, CachedKey>>,
+    entries: Option<Cache<CacheKey, CachedKey>>,
     ttl: Duration,
     digest: KeyedDigest,
 }
@@ -78,38 +91,53 @@ impl VerificationCache {
 
     pub fn get(&self, client_id: &ClientId) -> Option<CachedKey> {
         let entries = self.entries.as_ref()?;
-        let cached = entries.get(client_id.as_str())?;
+        let key = CacheKey::of(client_id.as_str())?;
+        let cached = entries.get(&key)?;
         if cached.cached_at.elapsed() < self.ttl {
             return Some(cached);
         }
-        entries.remove(client_id.as_str());
+        entries.remove(&key);
         None
     }
 
     pub fn insert(&self, client_id: ClientId, entry: CachedKey) {
-        if let Some(entries) = &self.entries {
-            entries.insert(client_id, entry);
+        if let (Some(entries), Some(key)) = (&self.entries, CacheKey::of(client_id.as_str())) {
+            entries.insert(key, entry);
         }
     }
 
     pub fn insert_if_absent(&self, client_id: ClientId, entry: CachedKey) {
-        if let Some(entries) = &self.entries
-            && !entries.contains_key(client_id.as_str())
+        if let (Some(entries), Some(key)) = (&self.entries, CacheKey::of(client_id.as_str()))
+            && !entries.contains_key(&key)
         {
-            entries.insert(client_id, entry);
+            entries.insert(key, entry);
         }
     }
 
     pub fn evict(&self, client_id: &str) {
-        if let Some(entries) = &self.entries {
-            entries.remove(client_id);
+        if let (Some(entries), Some(key)) = (&self.entries, CacheKey::of(client_id)) {
+            entries.remove(&key);
         }
     }
 
     /// A scan of the cache: suspensions are rare, and 100 000 entries take milliseconds.
     pub fn evict_account(&self, account_id: &str) {
         if let Some(entries) = &self.entries {
-            entries.retain(|_, cached| cached.key.account_id != account_id);
+            entries.retain(|_, cached| cached.key.account_id() != account_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_generated_client_id_fits_the_inline_key() {
+        for _ in 0..100 {
+            let client_id = ClientId::generate();
+            assert!(CacheKey::of(client_id.as_str()).is_some(), "{client_id:?}");
+        }
+        assert!(CacheKey::of("akc_short").is_none());
     }
 }

@@ -13,6 +13,7 @@ mod rehash;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod verified_key;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use chrono::{NaiveDateTime, Utc};
 
 pub use cache::CacheSettings;
 pub use throttle::ThrottleSettings;
+pub use verified_key::VerifiedKey;
 
 use self::cache::{CachedKey, VerificationCache};
 use self::throttle::FailureThrottle;
@@ -29,22 +31,6 @@ use crate::error::ApiError;
 use crate::metrics::{self, Credential};
 use crate::secret_work::SecretWork;
 use crate::usage::UsageRecorder;
-
-/// What a verified key may tell its caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedKey {
-    pub client_id: ClientId,
-    pub account_id: String,
-    pub email: String,
-    pub created_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-}
-
-impl VerifiedKey {
-    fn usable_at(&self, now: NaiveDateTime) -> bool {
-        self.expires_at.is_none_or(|expiry| expiry > now)
-    }
-}
 
 /// The outcome of a verification. Why a credential is inactive is for logs and metrics only.
 #[derive(Debug, Clone)]
@@ -236,11 +222,11 @@ fn usable_key(credential: KeyCredential, now: NaiveDateTime) -> Option<Arc<Verif
         return None;
     }
     let key = credential.key;
-    Some(Arc::new(VerifiedKey {
-        client_id: key.client_id(),
-        account_id: key.account_id,
-        email: key.email,
-        created_at: key.created_at,
-        expires_at: key.expires_at,
-    }))
+    Some(Arc::new(VerifiedKey::new(
+        &key.client_id,
+        &key.account_id,
+        &key.email,
+        key.created_at,
+        key.expires_at,
+    )))
 }

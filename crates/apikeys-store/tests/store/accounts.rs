@@ -6,6 +6,7 @@ crate::store_test_suite!(
     unknown_account_reads_as_none,
     access_toggles_and_is_audited,
     migrations_are_idempotent,
+    replicas_migrating_at_once_apply_each_migration_once,
 );
 
 async fn unknown_account_reads_as_none(backend: Backend) {
@@ -47,4 +48,23 @@ async fn migrations_are_idempotent(backend: Backend) {
     store.create_key(&key, 10).await.unwrap();
     let error = store.create_key(&key, 10).await.unwrap_err();
     assert!(matches!(error, StoreError::Internal(_)), "{error:?}");
+}
+
+/// Two replicas starting on a fresh database at the same moment: both succeed, and every
+/// migration is applied exactly once between them.
+async fn replicas_migrating_at_once_apply_each_migration_once(backend: Backend) {
+    let database = apikeys_test_support::TestDatabase::new(backend).await;
+    let url = apikeys_store::DatabaseUrl::parse(database.url()).unwrap();
+    let options = apikeys_store::PoolOptions::default();
+    let first = apikeys_store::Database::connect(&url, &options).unwrap();
+    let second = apikeys_store::Database::connect(&url, &options).unwrap();
+    let (a, b) = tokio::join!(first.migrate(), second.migrate());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let status = first.migration_status().await.unwrap();
+    assert_eq!(status.pending, 0);
+    assert!(status.unknown.is_empty());
+    assert!(
+        a + b > 0 && a.min(b) == 0,
+        "applied {a} and {b}: each migration once"
+    );
 }

@@ -21,13 +21,13 @@ pub fn allowed(settings: &ExtAuthzSettings, key: &VerifiedKey) -> CheckResponse 
     let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
     http.add_header(
         settings.account_header.as_str(),
-        key.account_id.as_str(),
+        key.account_id(),
         overwrite,
         false,
     )
     .add_header(
         settings.client_header.as_str(),
-        key.client_id.as_str(),
+        key.client_id(),
         overwrite,
         false,
     )
@@ -77,7 +77,6 @@ fn denied(
 
 #[cfg(test)]
 mod tests {
-    use apikeys_store::ClientId;
     use envoy_types::ext_authz::v3::pb::HttpResponse;
     use tonic::Code;
 
@@ -93,13 +92,13 @@ mod tests {
 
     #[test]
     fn allowed_sets_identity_headers_and_removes_credentials() {
-        let key = VerifiedKey {
-            client_id: ClientId::parse("client_id", "akc_JpDiPC6klLfhjIO19876ePmP").unwrap(),
-            account_id: "acme".into(),
-            email: "ops@acme.test".into(),
-            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
-            expires_at: None,
-        };
+        let key = VerifiedKey::new(
+            "akc_JpDiPC6klLfhjIO19876ePmP",
+            "acme",
+            "ops@acme.test",
+            chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            None,
+        );
         let response = allowed(&settings(), &key);
         assert_eq!(code(&response), Code::Ok);
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
