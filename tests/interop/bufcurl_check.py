@@ -96,6 +96,7 @@ SERVICES = [
     "apikeys.v1.AccountService",
     "apikeys.v1.ApiKeyService",
     "apikeys.v1.IntrospectionService",
+    "apikeys.v1.TokenService",
     "grpc.health.v1.Health",
 ]
 METHODS = [
@@ -104,7 +105,10 @@ METHODS = [
     "apikeys.v1.ApiKeyService/CreateKey",
     "apikeys.v1.ApiKeyService/ListKeys",
     "apikeys.v1.ApiKeyService/RevokeKey",
+    "apikeys.v1.ApiKeyService/ListAuditEvents",
     "apikeys.v1.IntrospectionService/Introspect",
+    "apikeys.v1.TokenService/IssueToken",
+    "apikeys.v1.TokenService/GetJwks",
     "grpc.health.v1.Health/Check",
 ]
 
@@ -264,7 +268,7 @@ def main() -> int:
     v = subprocess.run([BUF, "--version"], capture_output=True, text=True)
     print(f"INFO  buf {v.stdout.strip()} against {URL} (schema from server reflection only)",
           flush=True)
-    run_check("buf curl --list-services (reflection) -> 3 apikeys.v1 services + grpc.health.v1.Health",
+    run_check("buf curl --list-services (reflection) -> 4 apikeys.v1 services + grpc.health.v1.Health",
               _list_services)
     run_check("buf curl default reflection protocol is grpc-v1, no fallback",
               _reflection_default_version)
@@ -272,7 +276,7 @@ def main() -> int:
               _reflect_protocol("grpc-v1"))
     run_check("buf curl --reflect-protocol grpc-v1alpha -> services and methods",
               _reflect_protocol("grpc-v1alpha"))
-    run_check("buf curl --list-methods -> all 6 apikeys.v1 methods + Health/Check", _list_methods)
+    run_check("buf curl --list-methods -> all 10 apikeys.v1 methods + Health/Check", _list_methods)
     run_check("buf curl grpc.health.v1.Health/Check -> SERVING", _health)
     run_check("buf curl AccountService/SetApiAccess enable", _set_access)
     run_check("buf curl AccountService/GetAccount -> enabled, updateTime", _get_account)
