@@ -104,11 +104,20 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         return Err(unreadable(format!("larger than {MAX_CONFIG_BYTES} bytes")));
     }
     let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
-    text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Syntax {
+    text.parse::<toml::Table>().map_err(|e| {
+        // toml's full message quotes the offending line, which may hold a secret
+        // (`jwt-hs256-secret = "…`): name the line, not its content.
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        ConfigError::Syntax {
             path: path.to_owned(),
-            reason: e.to_string(),
-        })
+            reason: match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_owned(),
+            },
+        }
+    })
 }
 
 fn setting_values(path: &Path, key: &str, value: toml::Value) -> Result<Vec<String>, ConfigError> {
@@ -323,6 +332,14 @@ mod tests {
         assert!(table.to_string().contains("`listen`"), "{table}");
         let syntax = parse_with_file("listen = \n", &["serve"]).err().unwrap();
         assert!(matches!(syntax, ConfigError::Syntax { .. }));
+        let quoted = parse_with_file(
+            "listen = \"x\"\njwt-hs256-secret = \"s3cr3t-value\n",
+            &["serve"],
+        )
+        .err()
+        .unwrap();
+        assert!(quoted.to_string().contains("line 2"), "{quoted}");
+        assert!(!quoted.to_string().contains("s3cr3t-value"), "{quoted}");
         let action = parse_with_file("check-config = true\n", &["serve"])
             .err()
             .unwrap();

@@ -4,6 +4,8 @@
 //! PostgreSQL tests are compiled as `#[ignore]` unless that variable was set at build time (see
 //! [`postgres_tests_enabled`]), so a run without PostgreSQL reports them as ignored, never as passed.
 
+pub mod fuzz_seeds;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
 

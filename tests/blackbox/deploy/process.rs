@@ -2,37 +2,19 @@
 //! harness's `TestServer` (it adds its own flags) cannot do.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::harness::apikeys_bin;
+
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const LISTENING_PREFIX: &str = "apikeys listening on ";
-
-/// The binary under test, located like the harness does (`APIKEYS_BIN`, else one cargo build
-/// per process into the shared target dir). The harness keeps its locator private.
-pub fn apikeys_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(path) = std::env::var_os("APIKEYS_BIN") {
-            return PathBuf::from(path);
-        }
-        escargot::CargoBuild::new()
-            .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-            .package("apikeys-server")
-            .bin("apikeys")
-            .run()
-            .unwrap_or_else(|e| panic!("build the apikeys binary: {e}"))
-            .path()
-            .to_path_buf()
-    })
-}
 
 /// `apikeys ARGS…` with exactly `envs` as its settings: inherited `APIKEYS_*` and `OTEL_*`
 /// variables are removed so only the deployment's own configuration applies.
