@@ -58,7 +58,11 @@ where
         }
         DatabaseUrl::Sqlite(path) => {
             let mut conn = super::pool::establish_sqlite_sync(&path)?;
-            work(&mut conn, Migrations::Sqlite)
+            // SQLite has no advisory lock: BEGIN IMMEDIATE takes the write lock before the
+            // applied migrations are read, so a second process waits (busy timeout) and then
+            // finds them applied instead of racing to create the same tables. Diesel runs each
+            // migration inside as a savepoint.
+            conn.immediate_transaction(|conn| work(conn, Migrations::Sqlite))
         }
     })
     .await
