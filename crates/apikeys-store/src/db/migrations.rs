@@ -43,7 +43,7 @@ pub(super) async fn check(url: &DatabaseUrl) -> Result<MigrationStatus, StoreErr
 async fn with_migration_connection<T, F>(url: &DatabaseUrl, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut dyn Harness, Migrations) -> Result<T, StoreError> + Send + 'static,
+    F: Fn(&mut dyn Harness, Migrations) -> Result<T, StoreError> + Send + 'static,
 {
     let url = url.clone();
     tokio::task::spawn_blocking(move || match url {
@@ -57,16 +57,38 @@ where
             result
         }
         DatabaseUrl::Sqlite(path) => {
-            let mut conn = super::pool::establish_sqlite_sync(&path)?;
-            // SQLite has no advisory lock: BEGIN IMMEDIATE takes the write lock before the
-            // applied migrations are read, so a second process waits (busy timeout) and then
-            // finds them applied instead of racing to create the same tables. Diesel runs each
-            // migration inside as a savepoint.
-            conn.immediate_transaction(|conn| work(conn, Migrations::Sqlite))
+            // Switching a fresh file to WAL, or taking the write lock, can be refused at once
+            // ("database is locked") while another process migrates it: retry until it is done.
+            let deadline = std::time::Instant::now() + SQLITE_MIGRATION_WAIT;
+            loop {
+                match migrate_sqlite(&path, &work) {
+                    Err(StoreError::Unavailable(message))
+                        if (message.contains("locked") || message.contains("busy"))
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    result => break result,
+                }
+            }
         }
     })
     .await
     .map_err(|e| StoreError::Migration(e.to_string()))?
+}
+
+/// How long a migration waits for another process migrating the same SQLite file.
+const SQLITE_MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn migrate_sqlite<T, F>(path: &std::path::Path, work: &F) -> Result<T, StoreError>
+where
+    F: Fn(&mut dyn Harness, Migrations) -> Result<T, StoreError>,
+{
+    let mut conn = super::pool::establish_sqlite_sync(path)?;
+    // SQLite has no advisory lock: BEGIN IMMEDIATE takes the write lock before the applied
+    // migrations are read, so a second process finds them applied instead of racing to create
+    // the same tables. Diesel runs each migration inside as a savepoint.
+    conn.immediate_transaction(|conn| work(conn, Migrations::Sqlite))
 }
 
 /// The embedded migrations of one backend. `EmbeddedMigrations` is neither `Clone` nor `Copy`,
