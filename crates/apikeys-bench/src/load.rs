@@ -65,6 +65,19 @@ impl LoadResult {
         self.calls as f64 / self.measured.as_secs_f64().max(1e-9)
     }
 
+    /// Adds another measurement of the same scenario and concurrency (another round).
+    pub fn absorb(&mut self, other: LoadResult) -> anyhow::Result<()> {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.measured += other.measured;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.histogram
+            .add(&other.histogram)
+            .context("cannot merge histograms")
+    }
+
     pub fn quantile_us(&self, quantile: f64) -> u64 {
         if self.histogram.is_empty() {
             0

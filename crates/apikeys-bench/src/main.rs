@@ -16,6 +16,7 @@ mod scenarios;
 mod servers;
 mod soak;
 mod timing;
+mod transport;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,13 +54,20 @@ enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Measured seconds per scenario and concurrency.
+    /// Measured seconds per scenario and concurrency (for the warm scenarios, split over the
+    /// rounds).
     #[arg(long, default_value_t = 5.0)]
     pub duration_secs: f64,
 
-    /// Unmeasured seconds before each measurement.
-    #[arg(long, default_value_t = 1.0)]
+    /// Unmeasured seconds before each measurement (each round's, for the warm scenarios).
+    #[arg(long, default_value_t = 0.5)]
     pub warmup_secs: f64,
+
+    /// Rounds per concurrency in which the warm scenarios a, b1, b2, c1 and c2 take turns,
+    /// each measured for duration/rounds: a slow spell of a shared machine then falls on both
+    /// sides of a ratio alike instead of on whichever scenario ran during it.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
 
     /// Concurrencies (closed-loop tasks) for the warm scenarios a, b1, b2, c1, c2.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]

@@ -141,6 +141,8 @@ pub fn loadavg() -> String {
 pub struct Settings {
     pub duration_secs: f64,
     pub warmup_secs: f64,
+    /// Rounds in which the warm scenarios take turns.
+    pub rounds: usize,
     pub concurrency: Vec<usize>,
     pub cold_concurrency: Vec<usize>,
     pub max_channels: usize,
@@ -153,7 +155,7 @@ pub struct Report {
     pub command: String,
     pub settings: Settings,
     pub machine: Machine,
-    /// The raw argon2id rate, measured right before each argon2-bound scenario.
+    /// The raw argon2id rate, measured in turns with each argon2-bound row.
     pub argon2: Vec<Argon2Rate>,
     pub rows: Vec<Row>,
     pub targets: Vec<Target>,
@@ -238,7 +240,7 @@ impl Report {
         }
         for (id, what) in [("d", "cold Introspect"), ("e", "CreateKey")] {
             // Judged at the best ratio among the rows that can saturate the hashing pool
-            // (concurrency >= cores; each row has its own argon2 baseline, measured just before).
+            // (concurrency >= cores; each row has its own argon2 baseline, measured in turns with it).
             let nproc = self.machine.nproc;
             let best = self
                 .rows
@@ -357,7 +359,7 @@ impl Report {
         for rate in &self.argon2 {
             let _ = writeln!(
                 out,
-                "raw argon2id before {} c={} (m={} KiB, t={}, p={}) on {} threads: {:.1} hashes/s ({:.1} ms per hash per thread)",
+                "raw argon2id with {} c={} (m={} KiB, t={}, p={}) on {} threads: {:.1} hashes/s ({:.1} ms per hash per thread)",
                 rate.baseline_of,
                 rate.concurrency,
                 rate.params.memory_kib,
@@ -408,8 +410,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "settings: {} s measured after {} s warmup per row; channels per row = min(concurrency, {}); {} warm keys",
+            "settings: {} s measured per row (warm rows: in {} interleaved rounds, each after {} s warmup; others after one); channels per row = min(concurrency, {}); {} warm keys",
             self.settings.duration_secs,
+            self.settings.rounds,
             self.settings.warmup_secs,
             self.settings.max_channels,
             self.settings.warm_keys

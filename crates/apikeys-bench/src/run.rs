@@ -1,28 +1,27 @@
 //! `apikeys-bench run`: orders the scenarios so that each ratio's two sides are measured close
-//! together (for each concurrency: a, b1, b2, c1, c2), then each argon2-bound scenario right
-//! after its own raw argon2 baseline, then the memory measurement.
+//! together (for each concurrency, rounds in which a, b1, b2, c1 and c2 take turns), then each
+//! argon2-bound scenario right after its own raw argon2 baseline, then the memory measurement.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use apikeys_proto::pb::IntrospectRequest;
 use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
-use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use bytes::Bytes;
 use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::RunArgs;
-use crate::load::{Call, LoadConfig, run_closed_loop};
+use crate::load::{Call, LoadConfig, LoadResult, run_closed_loop};
 use crate::report::{Machine, Report, Row, Settings, command_line, loadavg};
 use crate::scenarios::Scenario;
 use crate::scenarios::calls::{
     CheckCall, CreateKeyCall, IntrospectCall, Key, bare_requests, basic_check_requests,
     bearer_check_requests, credential_requests, token_requests,
 };
-use crate::scenarios::cold::{self, Argon2Params};
+use crate::scenarios::cold::{self, Argon2Params, Argon2Rate};
 use crate::scenarios::rss;
 use crate::scenarios::setup::{Apikeys, create_keys, enable_account, introspect_all, issue_tokens};
 use crate::servers::{
@@ -62,26 +61,44 @@ impl Ctx {
         }
     }
 
-    /// The raw argon2id rate, measured right before each row of an argon2-bound `scenario`
-    /// (with its server idle), so both sides of the ratio see the same background load.
-    async fn measure_argon2(
+    /// One row of an argon2-bound `scenario` and its baseline, the raw argon2id rate (measured
+    /// in this process while the server idles): in rounds, each a raw slice then a scenario
+    /// slice, so both sides of the ratio see the same spells of background load.
+    async fn measure_argon2_bound<C: Call>(
         &mut self,
         scenario: Scenario,
+        server: &ServerProcess,
         concurrency: usize,
+        make: impl Fn(Channel) -> C,
     ) -> anyhow::Result<()> {
         let params = self.argon2_params;
         let threads = self.report.machine.nproc;
-        let duration = Duration::from_secs_f64(self.args.duration_secs.max(2.0));
+        let rounds = self.args.rounds.max(1);
+        let mut config = self.load_config(concurrency);
+        config.duration = Duration::from_secs_f64(self.args.duration_secs.max(2.0) / rounds as f64);
         eprintln!(
-            "  raw argon2id rate before {scenario} c={concurrency} (m={} KiB, t={}, p={}) on {threads} threads for {:.1} s …",
+            "  {scenario} c={concurrency}: {rounds} rounds of raw argon2id (m={} KiB, t={}, p={}) on {threads} threads, then {scenario}, {:.1} s each …",
             params.memory_kib,
             params.iterations,
             params.parallelism,
-            duration.as_secs_f64()
+            config.duration.as_secs_f64()
         );
-        let rate = cold::measure(scenario.id(), concurrency, params, threads, duration).await?;
-        eprintln!("    {:.1} hashes/s", rate.per_second);
+        let mut rates = Vec::with_capacity(rounds);
+        let mut total: Option<LoadResult> = None;
+        for _round in 0..rounds {
+            rates.push(
+                cold::measure(scenario.id(), concurrency, params, threads, config.duration).await?,
+            );
+            let result = self.measure_slice(server, config, &make).await?;
+            match total.as_mut() {
+                Some(total) => total.absorb(result)?,
+                None => total = Some(result),
+            }
+        }
+        let rate = Argon2Rate::mean(rates).context("no argon2 round")?;
+        eprintln!("    raw argon2id {:.1} hashes/s", rate.per_second);
         self.report.argon2.push(rate);
+        self.record(scenario, total.context("no round measured")?);
         Ok(())
     }
 
@@ -101,25 +118,26 @@ impl Ctx {
         }
     }
 
-    /// Runs one row: fresh channels, closed loop, the row printed as it lands.
-    async fn measure<C: Call>(
-        &mut self,
-        scenario: Scenario,
+    /// One closed-loop measurement on fresh channels; not yet a row.
+    async fn measure_slice<C: Call>(
+        &self,
         server: &ServerProcess,
-        concurrency: usize,
+        config: LoadConfig,
         make: impl Fn(Channel) -> C,
-    ) -> anyhow::Result<()> {
-        let channel_count = self.channel_count(concurrency);
-        let channels = connect_channels(server.addr, channel_count).await?;
-        let result = run_closed_loop(self.load_config(concurrency), |task| {
-            make(channels[task % channels.len()].clone())
-        })
-        .await?;
+    ) -> anyhow::Result<LoadResult> {
+        let channels =
+            connect_channels(server.addr, self.channel_count(config.concurrency)).await?;
+        run_closed_loop(config, |task| make(channels[task % channels.len()].clone())).await
+    }
+
+    /// Prints a measured row and adds it to the report.
+    fn record(&mut self, scenario: Scenario, result: LoadResult) {
+        let channel_count = self.channel_count(result.concurrency);
         let row = Row::measured(scenario, channel_count, &result, false);
         eprintln!(
             "  {:<3} c={:<4} {:>9.0} rps  p50 {:>6} µs  p99 {:>6} µs  p999 {:>6} µs  errors {}{}",
             scenario,
-            concurrency,
+            result.concurrency,
             row.rps,
             row.p50_us,
             row.p99_us,
@@ -131,7 +149,6 @@ impl Ctx {
                 .unwrap_or_default()
         );
         self.report.rows.push(row);
-        Ok(())
     }
 }
 
@@ -156,6 +173,7 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
             settings: Settings {
                 duration_secs: args.duration_secs,
                 warmup_secs: args.warmup_secs,
+                rounds: args.rounds.max(1),
                 concurrency: args.concurrency.clone(),
                 cold_concurrency: args.cold_concurrency.clone(),
                 max_channels: args.max_channels,
@@ -230,10 +248,10 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
 /// What the warm scenarios need from the main apikeys instance.
 struct Warm {
     auth: MetadataValue<Ascii>,
-    credentials: Arc<Vec<IntrospectRequest>>,
-    tokens: Result<Arc<Vec<IntrospectRequest>>, String>,
-    checks_basic: Arc<Vec<CheckRequest>>,
-    checks_bearer: Result<Arc<Vec<CheckRequest>>, String>,
+    credentials: Arc<Vec<Bytes>>,
+    tokens: Result<Arc<Vec<Bytes>>, String>,
+    checks_basic: Arc<Vec<Bytes>>,
+    checks_bearer: Result<Arc<Vec<Bytes>>, String>,
 }
 
 async fn prepare_warm(ctx: &Ctx, server: &Apikeys) -> anyhow::Result<Warm> {
@@ -377,57 +395,77 @@ async fn warm_phase(
 
     if !runnable.is_empty() {
         eprintln!(
-            "warm scenarios {:?}, {} s + {} s warmup each …",
+            "warm scenarios {:?}, {} s each in {} rounds taking turns, {} s warmup per turn …",
             runnable.iter().map(|s| s.id()).collect::<Vec<_>>(),
             ctx.args.duration_secs,
+            ctx.args.rounds.max(1),
             ctx.args.warmup_secs
         );
     }
+    // Rounds: the warm scenarios take turns, each measured for duration/rounds per round, so a
+    // slow spell of a shared machine falls on both sides of every ratio alike.
+    let rounds = ctx.args.rounds.max(1);
+    let bare_requests = Arc::new(bare_requests());
+    // The bare server ignores it, but the bytes on the wire are the same.
+    let bare_auth = crate::auth::Minter::random().bearer(WARM_ACCOUNT)?;
     for concurrency in ctx.args.concurrency.clone() {
-        for &scenario in &runnable {
-            match scenario {
-                Scenario::Bare => {
-                    let server = bare.as_ref().context("bare server")?;
-                    let requests = Arc::new(bare_requests());
-                    // The bare server ignores it, but the bytes on the wire are the same.
-                    let auth = crate::auth::Minter::random().bearer(WARM_ACCOUNT)?;
-                    ctx.measure(scenario, server, concurrency, |channel| {
-                        IntrospectCall::new(channel, auth.clone(), Arc::clone(&requests))
-                    })
-                    .await?;
+        let mut slice = ctx.load_config(concurrency);
+        slice.duration = slice.duration.div_f64(rounds as f64);
+        let mut totals: Vec<(Scenario, LoadResult)> = Vec::new();
+        for _round in 0..rounds {
+            for &scenario in &runnable {
+                let result = match scenario {
+                    Scenario::Bare => {
+                        let server = bare.as_ref().context("bare server")?;
+                        ctx.measure_slice(server, slice, |channel| {
+                            IntrospectCall::new(
+                                channel,
+                                bare_auth.clone(),
+                                Arc::clone(&bare_requests),
+                            )
+                        })
+                        .await?
+                    }
+                    Scenario::WarmCredentials | Scenario::WarmTokens => {
+                        let server = main.as_ref().context("apikeys")?;
+                        let warm = warm.as_ref().context("warm setup")?;
+                        let requests = if scenario == Scenario::WarmTokens {
+                            Arc::clone(warm.tokens.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?)
+                        } else {
+                            Arc::clone(&warm.credentials)
+                        };
+                        ctx.measure_slice(&server.process, slice, |channel| {
+                            IntrospectCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
+                        })
+                        .await?
+                    }
+                    Scenario::CheckBasic | Scenario::CheckBearer => {
+                        let server = main.as_ref().context("apikeys")?;
+                        let warm = warm.as_ref().context("warm setup")?;
+                        let requests = if scenario == Scenario::CheckBearer {
+                            Arc::clone(
+                                warm.checks_bearer
+                                    .as_ref()
+                                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                            )
+                        } else {
+                            Arc::clone(&warm.checks_basic)
+                        };
+                        ctx.measure_slice(&server.process, slice, |channel| {
+                            CheckCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
+                        })
+                        .await?
+                    }
+                    _ => continue,
+                };
+                match totals.iter_mut().find(|(seen, _)| *seen == scenario) {
+                    Some((_, total)) => total.absorb(result)?,
+                    None => totals.push((scenario, result)),
                 }
-                Scenario::WarmCredentials | Scenario::WarmTokens => {
-                    let server = main.as_ref().context("apikeys")?;
-                    let warm = warm.as_ref().context("warm setup")?;
-                    let requests = if scenario == Scenario::WarmTokens {
-                        Arc::clone(warm.tokens.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?)
-                    } else {
-                        Arc::clone(&warm.credentials)
-                    };
-                    ctx.measure(scenario, &server.process, concurrency, |channel| {
-                        IntrospectCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
-                    })
-                    .await?;
-                }
-                Scenario::CheckBasic | Scenario::CheckBearer => {
-                    let server = main.as_ref().context("apikeys")?;
-                    let warm = warm.as_ref().context("warm setup")?;
-                    let requests = if scenario == Scenario::CheckBearer {
-                        Arc::clone(
-                            warm.checks_bearer
-                                .as_ref()
-                                .map_err(|e| anyhow::anyhow!("{e}"))?,
-                        )
-                    } else {
-                        Arc::clone(&warm.checks_basic)
-                    };
-                    ctx.measure(scenario, &server.process, concurrency, |channel| {
-                        CheckCall::new(channel, warm.auth.clone(), Arc::clone(&requests))
-                    })
-                    .await?;
-                }
-                _ => {}
             }
+        }
+        for (scenario, total) in totals {
+            ctx.record(scenario, total);
         }
     }
     if let Some(bare) = bare {
@@ -440,8 +478,7 @@ async fn warm_phase(
         enable_account(channels[0].clone(), &server.minter, CREATE_ACCOUNT).await?;
         let auth = server.minter.bearer(CREATE_ACCOUNT)?;
         for concurrency in ctx.args.cold_concurrency.clone() {
-            ctx.measure_argon2(Scenario::CreateKey, concurrency).await?;
-            ctx.measure(
+            ctx.measure_argon2_bound(
                 Scenario::CreateKey,
                 &server.process,
                 concurrency,
@@ -498,9 +535,7 @@ async fn cold_phase(ctx: &mut Ctx, bin: &Path, help: &str) -> anyhow::Result<()>
     let requests = Arc::new(credential_requests(&keys));
     eprintln!("cold Introspect (argon2 per call) …");
     for concurrency in concurrencies {
-        ctx.measure_argon2(Scenario::ColdIntrospect, concurrency)
-            .await?;
-        ctx.measure(
+        ctx.measure_argon2_bound(
             Scenario::ColdIntrospect,
             &server.process,
             concurrency,

@@ -19,6 +19,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::transport::Connector;
+
 /// The same limits `apikeys serve` sets, so the baseline runs the same tonic stack.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,17 +183,17 @@ impl ServerProcess {
     }
 }
 
-/// Opens `count` tonic Channels, each its own TCP connection (HTTP/2), with TCP_NODELAY.
+/// Opens `count` tonic Channels, each its own TCP connection (HTTP/2), with TCP_NODELAY and
+/// batched writes (see transport.rs).
 pub async fn connect_channels(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
-        .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60));
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
         channels.push(
             endpoint
-                .connect()
+                .connect_with_connector(Connector { addr })
                 .await
                 .with_context(|| format!("cannot connect to {addr}"))?,
         );

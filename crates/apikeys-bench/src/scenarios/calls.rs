@@ -2,17 +2,23 @@
 //! denied Check or a CreateKey without a secret is an error, never a success.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
-use apikeys_proto::pb::introspection_service_client::IntrospectionServiceClient;
-use apikeys_proto::pb::{CreateKeyRequest, IntrospectRequest};
+use apikeys_proto::pb::{CreateKeyRequest, IntrospectRequest, IntrospectResponse};
 use base64::Engine;
+use bytes::{BufMut as _, Bytes};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
-use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use prost::Message;
+use tonic::Status;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
+use tonic_prost::ProstCodec;
 
 use crate::load::{Call, CallError};
 
@@ -35,111 +41,144 @@ fn pick<T>(items: &[T], seq: u64) -> &T {
     &items[index]
 }
 
-/// Introspect over a list of prepared requests (client credentials or tokens); the answer must
-/// be active. Also the bare baseline's call (one fixed request).
-pub struct IntrospectCall {
-    pub client: IntrospectionServiceClient<Channel>,
-    pub auth: MetadataValue<Ascii>,
-    pub requests: Arc<Vec<IntrospectRequest>>,
+/// A unary call whose requests were encoded once, before the measurement: each call sends
+/// the stored bytes. Cloning and re-encoding a message per call would charge the load
+/// generator (which shares the machine's cores with the server) for message shapes the server
+/// is being measured on: an Envoy CheckRequest with its header map costs the client several
+/// times what an IntrospectRequest does. The answer is still decoded and judged in full.
+pub struct PreEncodedCall<Answer> {
+    grpc: Grpc<Channel>,
+    path: PathAndQuery,
+    auth: MetadataValue<Ascii>,
+    requests: Arc<Vec<Bytes>>,
+    judge: fn(&Answer) -> Result<(), CallError>,
 }
 
-impl IntrospectCall {
-    pub fn new(
-        channel: Channel,
-        auth: MetadataValue<Ascii>,
-        requests: Arc<Vec<IntrospectRequest>>,
-    ) -> Self {
-        Self {
-            client: IntrospectionServiceClient::new(channel),
-            auth,
-            requests,
-        }
-    }
-}
-
-impl Call for IntrospectCall {
+impl<Answer: Message + Default + Send + 'static> Call for PreEncodedCall<Answer> {
     async fn call(&mut self, seq: u64) -> Result<(), CallError> {
         let request = with_auth(pick(&self.requests, seq).clone(), &self.auth);
-        let response = self
-            .client
-            .introspect(request)
+        self.grpc
+            .ready()
+            .await
+            .map_err(|error| CallError::status(&Status::unavailable(error.to_string())))?;
+        let answer = self
+            .grpc
+            .unary(request, self.path.clone(), PreEncodedCodec::default())
             .await
             .map_err(|status| CallError::status(&status))?
             .into_inner();
-        if response.active {
-            Ok(())
-        } else {
-            Err(CallError::wrong_answer("Introspect answered active=false"))
+        (self.judge)(&answer)
+    }
+}
+
+/// Introspect over a list of prepared requests (client credentials or tokens); the answer must
+/// be active. Also the bare baseline's call (one fixed request).
+pub type IntrospectCall = PreEncodedCall<IntrospectResponse>;
+
+impl IntrospectCall {
+    pub fn new(channel: Channel, auth: MetadataValue<Ascii>, requests: Arc<Vec<Bytes>>) -> Self {
+        Self {
+            grpc: Grpc::new(channel),
+            path: PathAndQuery::from_static("/apikeys.v1.IntrospectionService/Introspect"),
+            auth,
+            requests,
+            judge: |answer| {
+                if answer.active {
+                    Ok(())
+                } else {
+                    Err(CallError::wrong_answer("Introspect answered active=false"))
+                }
+            },
         }
     }
 }
 
-pub fn credential_requests(keys: &[Key]) -> Vec<IntrospectRequest> {
-    keys.iter()
-        .map(|key| IntrospectRequest {
-            client_id: key.client_id.clone(),
-            client_secret: key.client_secret.clone(),
-            token: String::new(),
-        })
+/// Encodes each message once, for [`PreEncodedCall`].
+pub fn pre_encoded<M: Message>(messages: impl IntoIterator<Item = M>) -> Vec<Bytes> {
+    messages
+        .into_iter()
+        .map(|message| Bytes::from(message.encode_to_vec()))
         .collect()
 }
 
-pub fn token_requests(tokens: &[String]) -> Vec<IntrospectRequest> {
-    tokens
-        .iter()
-        .map(|token| IntrospectRequest {
-            client_id: String::new(),
-            client_secret: String::new(),
-            token: token.clone(),
-        })
-        .collect()
+/// Sends bytes already encoded; decodes the answer with prost.
+struct PreEncodedCodec<Answer>(PhantomData<Answer>);
+
+impl<Answer> Default for PreEncodedCodec<Answer> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<Answer: Message + Default + Send + 'static> Codec for PreEncodedCodec<Answer> {
+    type Encode = Bytes;
+    type Decode = Answer;
+    type Encoder = BytesEncoder;
+    type Decoder = <ProstCodec<(), Answer> as Codec>::Decoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstCodec::<(), Answer>::default().decoder()
+    }
+}
+
+struct BytesEncoder;
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+pub fn credential_requests(keys: &[Key]) -> Vec<Bytes> {
+    pre_encoded(keys.iter().map(|key| IntrospectRequest {
+        client_id: key.client_id.clone(),
+        client_secret: key.client_secret.clone(),
+        token: String::new(),
+    }))
+}
+
+pub fn token_requests(tokens: &[String]) -> Vec<Bytes> {
+    pre_encoded(tokens.iter().map(|token| IntrospectRequest {
+        client_id: String::new(),
+        client_secret: String::new(),
+        token: token.clone(),
+    }))
 }
 
 /// The bare baseline's one request: the same sizes as a real client-credentials Introspect.
-pub fn bare_requests() -> Vec<IntrospectRequest> {
-    vec![IntrospectRequest {
+pub fn bare_requests() -> Vec<Bytes> {
+    pre_encoded([IntrospectRequest {
         client_id: "akc_JpDiPC6klLfhjIO19876ePmP".to_owned(),
         client_secret: "aks_XbBb8OKz8kXnE2Ituf2sXPq0bpIpCY5R1WDNKikOk1q2sTUrj".to_owned(),
         token: String::new(),
-    }]
+    }])
 }
 
 /// Envoy ext_authz `Authorization/Check`; allowed (status code OK) is a success.
-pub struct CheckCall {
-    pub client: AuthorizationClient<Channel>,
-    pub auth: MetadataValue<Ascii>,
-    pub requests: Arc<Vec<CheckRequest>>,
-}
+pub type CheckCall = PreEncodedCall<CheckResponse>;
 
 impl CheckCall {
-    pub fn new(
-        channel: Channel,
-        auth: MetadataValue<Ascii>,
-        requests: Arc<Vec<CheckRequest>>,
-    ) -> Self {
+    pub fn new(channel: Channel, auth: MetadataValue<Ascii>, requests: Arc<Vec<Bytes>>) -> Self {
         Self {
-            client: AuthorizationClient::new(channel),
+            grpc: Grpc::new(channel),
+            path: PathAndQuery::from_static("/envoy.service.auth.v3.Authorization/Check"),
             auth,
             requests,
-        }
-    }
-}
-
-impl Call for CheckCall {
-    async fn call(&mut self, seq: u64) -> Result<(), CallError> {
-        let request = with_auth(pick(&self.requests, seq).clone(), &self.auth);
-        let response = self
-            .client
-            .check(request)
-            .await
-            .map_err(|status| CallError::status(&status))?
-            .into_inner();
-        // Envoy's rule: a missing status is OK (code 0).
-        match response.status.map_or(0, |status| status.code) {
-            0 => Ok(()),
-            code => Err(CallError::wrong_answer(format!(
-                "Check denied (google.rpc code {code})"
-            ))),
+            // Envoy's rule: a missing status is OK (code 0).
+            judge: |answer| match answer.status.as_ref().map_or(0, |status| status.code) {
+                0 => Ok(()),
+                code => Err(CallError::wrong_answer(format!(
+                    "Check denied (google.rpc code {code})"
+                ))),
+            },
         }
     }
 }
@@ -185,23 +224,21 @@ pub fn check_request(index: usize, authorization: String) -> CheckRequest {
     }
 }
 
-pub fn basic_check_requests(keys: &[Key]) -> Vec<CheckRequest> {
-    keys.iter()
-        .enumerate()
-        .map(|(index, key)| {
-            let pair = format!("{}:{}", key.client_id, key.client_secret);
-            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            check_request(index, format!("Basic {encoded}"))
-        })
-        .collect()
+pub fn basic_check_requests(keys: &[Key]) -> Vec<Bytes> {
+    pre_encoded(keys.iter().enumerate().map(|(index, key)| {
+        let pair = format!("{}:{}", key.client_id, key.client_secret);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        check_request(index, format!("Basic {encoded}"))
+    }))
 }
 
-pub fn bearer_check_requests(tokens: &[String]) -> Vec<CheckRequest> {
-    tokens
-        .iter()
-        .enumerate()
-        .map(|(index, token)| check_request(index, format!("Bearer {token}")))
-        .collect()
+pub fn bearer_check_requests(tokens: &[String]) -> Vec<Bytes> {
+    pre_encoded(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| check_request(index, format!("Bearer {token}"))),
+    )
 }
 
 /// CreateKey in one account; a response with a key and a secret is a success.

@@ -1,7 +1,7 @@
 //! The baseline of the argon2-bound scenarios (d: cold Introspect, e: CreateKey): the raw
 //! argon2id rate for the server's default parameters, measured in this process on as many
-//! threads as cores, while no load runs, each thread reusing its argon2 memory (the fastest
-//! argon2 itself can go).
+//! threads as cores, while no load runs (in turns with the scenario), each thread reusing its
+//! argon2 memory (the fastest argon2 itself can go).
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ impl Default for Argon2Params {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Argon2Rate {
-    /// The scenario this measurement is the baseline of (measured right before it).
+    /// The scenario this measurement is the baseline of (measured in turns with it).
     pub baseline_of: String,
     /// … at this concurrency.
     pub concurrency: usize,
@@ -40,6 +40,23 @@ pub struct Argon2Rate {
     pub per_second: f64,
     /// Mean wall time of one hash on one thread.
     pub ms_per_hash: f64,
+}
+
+impl Argon2Rate {
+    /// The mean of equally long measurements (the rounds of one row).
+    pub fn mean(rates: Vec<Argon2Rate>) -> Option<Argon2Rate> {
+        let count = rates.len() as f64;
+        let mut rates = rates.into_iter();
+        let mut mean = rates.next()?;
+        for rate in rates {
+            mean.hashes += rate.hashes;
+            mean.per_second += rate.per_second;
+            mean.ms_per_hash += rate.ms_per_hash;
+        }
+        mean.per_second /= count;
+        mean.ms_per_hash /= count;
+        Some(mean)
+    }
 }
 
 /// Hashes a 56-byte secret with a 16-byte salt (what the server does per CreateKey, and per

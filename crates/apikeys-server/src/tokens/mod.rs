@@ -35,15 +35,15 @@ const MAX_TOKEN_LEN: usize = 4 * 1024;
 const RELOAD_BACKOFF: Duration = Duration::from_secs(1);
 /// Signature checks remembered: a partner sends the same token on every call for an hour, and an
 /// Ed25519 verification costs more than the rest of the call.
-const VERIFIED_TOKENS: u64 = 100_000;
+const VERIFIED_TOKENS: usize = 100_000;
 const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// What a valid signature established; liveness of the key is still checked on every call.
-#[derive(Clone)]
 struct SignedFacts {
     client_id: ClientId,
     account_id: Arc<str>,
     expires_at: i64,
+    verified_at: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +90,9 @@ pub struct AccessTokens {
     keys: RwLock<KeySet>,
     last_reload: Mutex<Option<Instant>>,
     /// Keyed by an HMAC of the token under a per-process key: tokens themselves are not kept.
-    verified: moka::sync::Cache<[u8; 32], SignedFacts>,
+    /// quick_cache (as the verification cache): a read is a lookup and a refcount, with no
+    /// bookkeeping on the gateway's hot path; the time-to-live is checked on read.
+    verified: quick_cache::sync::Cache<[u8; 32], Arc<SignedFacts>>,
     digest: KeyedDigest,
 }
 
@@ -109,10 +111,7 @@ impl AccessTokens {
             settings,
             keys: RwLock::new(KeySet::default()),
             last_reload: Mutex::new(None),
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_TOKENS)
-                .time_to_live(VERIFIED_TOKEN_TTL)
-                .build(),
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
             digest: KeyedDigest::random(),
         });
         tokens.maintain().await?;
@@ -188,13 +187,18 @@ impl AccessTokens {
             return Ok(None);
         }
         let digest = self.digest.of(token.as_bytes());
-        let facts = match self.verified.get(&digest) {
+        let cached = self
+            .verified
+            .get(&digest)
+            .filter(|facts| facts.verified_at.elapsed() < VERIFIED_TOKEN_TTL);
+        let facts = match cached {
             Some(facts) => facts,
             None => {
                 let Some(facts) = self.verify_signature(token).await? else {
                     return Ok(None);
                 };
-                self.verified.insert(digest, facts.clone());
+                let facts = Arc::new(facts);
+                self.verified.insert(digest, Arc::clone(&facts));
                 facts
             }
         };
@@ -239,6 +243,7 @@ impl AccessTokens {
             client_id,
             account_id: claims.account_id.into(),
             expires_at: claims.exp,
+            verified_at: Instant::now(),
         }))
     }
 
