@@ -45,6 +45,8 @@ pub struct LoadConfig {
     pub concurrency: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    /// The server process whose CPU time over the measured window is reported.
+    pub server_pid: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,8 @@ pub struct LoadResult {
     pub first_error: Option<CallError>,
     pub measured: Duration,
     pub histogram: Histogram<u64>,
+    /// CPU time (user + system, all threads) the server spent in the measured window.
+    pub server_cpu: Option<Duration>,
 }
 
 impl LoadResult {
@@ -70,12 +74,20 @@ impl LoadResult {
         self.calls += other.calls;
         self.errors += other.errors;
         self.measured += other.measured;
+        self.server_cpu = self.server_cpu.zip(other.server_cpu).map(|(a, b)| a + b);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
         self.histogram
             .add(&other.histogram)
             .context("cannot merge histograms")
+    }
+
+    /// The server's CPU time per successful call, in µs: what a call costs the server, whatever
+    /// the load generator beside it costs.
+    pub fn server_cpu_us_per_call(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.calls > 0).then(|| cpu.as_secs_f64() * 1e6 / self.calls as f64)
     }
 
     pub fn quantile_us(&self, quantile: f64) -> u64 {
@@ -109,6 +121,16 @@ where
     let start = Instant::now() + Duration::from_millis(5);
     let measure_from = start + config.warmup;
     let measure_until = measure_from + config.duration;
+    // Samples the server's CPU time at the edges of the measured window (a timer, not a wait
+    // for another task's progress).
+    let server_cpu = config.server_pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = process_cpu_time(pid)?;
+            tokio::time::sleep_until(measure_until.into()).await;
+            Some(process_cpu_time(pid)?.saturating_sub(before))
+        })
+    });
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency));
     let mut tasks = Vec::with_capacity(concurrency);
     for task in 0..concurrency {
@@ -163,6 +185,7 @@ where
         first_error: None,
         measured: config.duration,
         histogram: new_histogram()?,
+        server_cpu: None,
     };
     for task in tasks {
         let result = task.await.context("load task panicked")?;
@@ -176,7 +199,26 @@ where
             .add(&result.histogram)
             .context("cannot merge histograms")?;
     }
+    if let Some(sampler) = server_cpu {
+        total.server_cpu = sampler.await.context("CPU sampler panicked")?;
+    }
     Ok(total)
+}
+
+/// Linux reports a process's CPU times in `/proc/PID/stat` in USER_HZ ticks, 100 per second on
+/// every architecture.
+const USER_HZ: u64 = 100;
+
+/// User + system CPU time of all of `pid`'s threads so far; `None` if it cannot be read.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start with field 3, `state`;
+    // utime and stime are fields 14 and 15.
+    let (_, after_command) = stat.rsplit_once(')')?;
+    let mut fields = after_command.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 1000 / USER_HZ))
 }
 
 #[cfg(test)]
@@ -221,6 +263,8 @@ mod tests {
             concurrency: 2,
             warmup: Duration::from_millis(20),
             duration: Duration::from_millis(200),
+            // The server runs in this process.
+            server_pid: Some(std::process::id()),
         };
         let result = run_closed_loop(config, |task| {
             BareCall(IntrospectionServiceClient::new(
@@ -234,5 +278,9 @@ mod tests {
         assert_eq!(result.errors, 0, "errors: {:?}", result.first_error);
         assert_eq!(result.histogram.len(), result.calls);
         assert!(result.quantile_us(0.99) >= result.quantile_us(0.5));
+        // Two threads busy for 200 ms are about 40 ticks of 10 ms.
+        let cpu = result.server_cpu.expect("CPU time sampled");
+        assert!(cpu > Duration::ZERO, "{cpu:?}");
+        assert!(result.server_cpu_us_per_call().is_some());
     }
 }

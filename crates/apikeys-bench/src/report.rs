@@ -29,6 +29,10 @@ pub struct Row {
     pub baseline: Option<String>,
     pub rps_ratio: Option<f64>,
     pub p99_ratio: Option<f64>,
+    /// The server process's CPU time (all threads, user + system) per successful call.
+    pub server_cpu_us: Option<f64>,
+    /// `server_cpu_us` over the baseline row's (warm rows, against `a`).
+    pub cpu_ratio: Option<f64>,
 }
 
 impl Row {
@@ -61,6 +65,8 @@ impl Row {
             baseline: None,
             rps_ratio: None,
             p99_ratio: None,
+            server_cpu_us: result.server_cpu_us_per_call(),
+            cpu_ratio: None,
         }
     }
 
@@ -81,6 +87,8 @@ impl Row {
             baseline: None,
             rps_ratio: None,
             p99_ratio: None,
+            server_cpu_us: None,
+            cpu_ratio: None,
         }
     }
 }
@@ -171,11 +179,11 @@ impl Report {
     /// Fills the ratio columns: warm rows against `a` at the same concurrency, argon2-bound rows
     /// against the raw argon2id rate.
     pub fn compute_ratios(&mut self) {
-        let bare: Vec<(usize, f64, u64)> = self
+        let bare: Vec<(usize, f64, u64, Option<f64>)> = self
             .rows
             .iter()
             .filter(|row| row.scenario == "a" && row.not_available.is_none())
-            .map(|row| (row.concurrency, row.rps, row.p99_us))
+            .map(|row| (row.concurrency, row.rps, row.p99_us, row.server_cpu_us))
             .collect();
         let argon2 = self.argon2.clone();
         for row in &mut self.rows {
@@ -184,11 +192,16 @@ impl Report {
             }
             match row.scenario.as_str() {
                 "b1" | "b2" | "c1" | "c2" => {
-                    if let Some((_, rps, p99)) = bare.iter().find(|(c, _, _)| *c == row.concurrency)
+                    if let Some((_, rps, p99, cpu)) =
+                        bare.iter().find(|(c, _, _, _)| *c == row.concurrency)
                     {
                         row.baseline = Some("a".to_owned());
                         row.rps_ratio = Some(row.rps / rps.max(1e-9));
                         row.p99_ratio = Some(row.p99_us as f64 / (*p99).max(1) as f64);
+                        row.cpu_ratio = row
+                            .server_cpu_us
+                            .zip(*cpu)
+                            .map(|(ours, bare)| ours / bare.max(1e-9));
                     }
                 }
                 "d" | "e" => {
@@ -295,7 +308,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<4} {:<36} {:>5} {:>3} {:>10} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}",
+            "{:<4} {:<36} {:>5} {:>3} {:>10} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>8} {:>6}",
             "id",
             "scenario",
             "conc",
@@ -307,7 +320,9 @@ impl Report {
             "errors",
             "base",
             "rps×",
-            "p99×"
+            "p99×",
+            "cpu µs",
+            "cpu×"
         );
         for row in &self.rows {
             if let Some(reason) = &row.not_available {
@@ -322,7 +337,7 @@ impl Report {
                 |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
             let _ = writeln!(
                 out,
-                "{:<4} {:<36} {:>5} {:>3} {:>10.0} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}",
+                "{:<4} {:<36} {:>5} {:>3} {:>10.0} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>8} {:>6}",
                 row.scenario,
                 row.description,
                 row.concurrency,
@@ -335,6 +350,9 @@ impl Report {
                 row.baseline.as_deref().unwrap_or("-"),
                 ratio(row.rps_ratio),
                 ratio(row.p99_ratio),
+                row.server_cpu_us
+                    .map_or_else(|| "-".to_owned(), |us| format!("{us:.1}")),
+                ratio(row.cpu_ratio),
             );
         }
         let errors: Vec<&Row> = self

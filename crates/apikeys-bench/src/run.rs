@@ -58,6 +58,7 @@ impl Ctx {
             concurrency,
             warmup: Duration::from_secs_f64(self.args.warmup_secs),
             duration: Duration::from_secs_f64(self.args.duration_secs),
+            server_pid: None,
         }
     }
 
@@ -118,13 +119,14 @@ impl Ctx {
         }
     }
 
-    /// One closed-loop measurement on fresh channels; not yet a row.
+    /// One closed-loop measurement on fresh channels, with the server's CPU time; not yet a row.
     async fn measure_slice<C: Call>(
         &self,
         server: &ServerProcess,
-        config: LoadConfig,
+        mut config: LoadConfig,
         make: impl Fn(Channel) -> C,
     ) -> anyhow::Result<LoadResult> {
+        config.server_pid = Some(server.pid);
         let channels =
             connect_channels(server.addr, self.channel_count(config.concurrency)).await?;
         run_closed_loop(config, |task| make(channels[task % channels.len()].clone())).await
