@@ -10,6 +10,7 @@
 
 mod auth;
 mod load;
+mod propagation;
 mod report;
 mod run;
 mod scenarios;
@@ -44,6 +45,8 @@ enum Command {
     Timing(timing::TimingArgs),
     /// Mixed traffic for a bounded time: every answer checked, p99 per operation, RSS over time.
     Soak(soak::SoakArgs),
+    /// How fast a revocation on one replica reaches another on the same PostgreSQL database.
+    Propagation(propagation::PropagationArgs),
     /// The bare baseline: a tonic IntrospectionService answering a fixed response, no work.
     #[command(hide = true)]
     BareServer {
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Timing(args) => timing::run(args).await,
             Command::Soak(args) => soak::run(args).await,
+            Command::Propagation(args) => propagation::run(args).await,
             Command::BareServer { listen } => servers::bare_server_main(listen).await,
         }
     });
