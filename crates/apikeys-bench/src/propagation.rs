@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
 use apikeys_proto::pb::introspection_service_client::IntrospectionServiceClient;
 use apikeys_proto::pb::{IntrospectRequest, RevokeKeyRequest};
-use apikeys_test_support::{Backend, POSTGRES_URL_VAR, TestDatabase};
+use apikeys_test_support::{POSTGRES_URL_VAR, TestDatabase};
 use clap::{Args, ValueEnum};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rand::Rng;
@@ -34,7 +34,7 @@ use self::listener::ListenerWatch;
 use self::report::{ModeReport, PropagationReport, Sample};
 use crate::auth::{AUDIENCE, ISSUER, Minter};
 use crate::report::{Machine, command_line, loadavg};
-use crate::scenarios::calls::Key;
+use crate::scenarios::calls::{Key, authorized};
 use crate::scenarios::setup::{MAX_ACTIVE_KEYS, create_keys, enable_account, introspect_all};
 use crate::servers::{ServerProcess, flag_default, locate_apikeys, serve_help};
 
@@ -99,9 +99,6 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<()> {
              (e.g. postgres://postgres@127.0.0.1:5432/test)"
         )
     })?;
-    if std::env::var(POSTGRES_URL_VAR).ok().as_deref() != Some(admin_url.as_str()) {
-        return rerun_with_postgres_url(&admin_url).await;
-    }
     // TestDatabase panics when the server is unreachable; say it plainly instead.
     AsyncPgConnection::establish(&admin_url)
         .await
@@ -119,7 +116,7 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<()> {
         machine: Machine::probe(),
         modes: Vec::new(),
     };
-    let database = TestDatabase::new(Backend::Postgres).await;
+    let database = TestDatabase::postgres_on(&admin_url).await;
     let minter = Minter::random();
     // One after the other: the first migrates the fresh database and creates the token KEK.
     let a = start_replica(&bin, "A", &database, &minter, args.poll_interval_ms).await?;
@@ -137,28 +134,6 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<()> {
     }
     if let Some(failure) = report.modes.iter().find_map(|mode| mode.failure.as_ref()) {
         bail!("{failure}");
-    }
-    Ok(())
-}
-
-/// `TestDatabase` takes the server from the environment, and setting a variable of a running
-/// process is `unsafe` in edition 2024 (forbidden in this workspace): run again with it set.
-async fn rerun_with_postgres_url(admin_url: &str) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot locate the bench binary")?;
-    let mut args = std::env::args_os();
-    let mut command = tokio::process::Command::new(exe);
-    // The same argv[0], so the report shows the command as typed.
-    if let Some(arg0) = args.next() {
-        command.arg0(arg0);
-    }
-    let status = command
-        .args(args)
-        .env(POSTGRES_URL_VAR, admin_url)
-        .status()
-        .await
-        .context("cannot run the bench again with the PostgreSQL URL in its environment")?;
-    if !status.success() {
-        bail!("propagation failed ({status})");
     }
     Ok(())
 }
@@ -345,12 +320,6 @@ impl ModeRun {
             tokio::task::yield_now().await;
         }
     }
-}
-
-fn authorized<T>(auth: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", auth.clone());
-    request
 }
 
 fn millis(duration: Duration) -> f64 {

@@ -488,8 +488,11 @@ fn ratio_target(
 }
 
 /// The command line as typed, for the report.
+/// The command as typed, for the report, with any password in a URL argument (such as
+/// `--postgres-url postgres://user:password@host/db`) masked: reports get pasted and shared.
 pub fn command_line() -> String {
     std::env::args()
+        .map(|arg| without_url_password(&arg))
         .map(|arg| {
             if arg.is_empty() || arg.contains(char::is_whitespace) {
                 format!("'{arg}'")
@@ -499,4 +502,32 @@ pub fn command_line() -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `scheme://user:password@rest` as `scheme://user:***@rest`; anything else unchanged.
+fn without_url_password(arg: &str) -> String {
+    let masked = arg.split_once("://").and_then(|(scheme, rest)| {
+        let (credentials, host) = rest.split_once('@')?;
+        let (user, _password) = credentials.split_once(':')?;
+        Some(format!("{scheme}://{user}:***@{host}"))
+    });
+    masked.unwrap_or_else(|| arg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_masks_url_passwords() {
+        assert_eq!(
+            super::without_url_password("postgres://app:s3cret@db:5432/apikeys"),
+            "postgres://app:***@db:5432/apikeys"
+        );
+        for unchanged in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "--postgres-url",
+            "a:b@c",
+        ] {
+            assert_eq!(super::without_url_password(unchanged), unchanged);
+        }
+    }
 }

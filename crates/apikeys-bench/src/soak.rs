@@ -25,7 +25,7 @@ use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
-use crate::scenarios::calls::Key;
+use crate::scenarios::calls::{Key, authorized};
 use crate::scenarios::setup::{Apikeys, create_keys, enable_account, introspect_all};
 use crate::servers::locate_apikeys;
 
@@ -316,12 +316,6 @@ async fn perform(
         }
     }
     Ok(Outcome::Ok)
-}
-
-fn authorized<T>(auth: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", auth.clone());
-    request
 }
 
 fn build_report(

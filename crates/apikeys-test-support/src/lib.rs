@@ -34,9 +34,9 @@ impl TestDatabase {
     /// If PostgreSQL is asked for and `APIKEYS_TEST_POSTGRES_URL` is unset or unreachable:
     /// a test that asked for PostgreSQL must not pass without it.
     pub async fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("create temp dir");
         match backend {
             Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("create temp dir");
                 let path = dir.path().join("apikeys.db");
                 Self {
                     url: format!("sqlite://{}", path.display()),
@@ -49,21 +49,31 @@ impl TestDatabase {
                 let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
                     panic!("{POSTGRES_URL_VAR} must be set for PostgreSQL tests")
                 });
-                let name = format!("apikeys_test_{:016x}", rand::thread_rng().r#gen::<u64>());
-                let mut admin = AsyncPgConnection::establish(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| panic!("connect to {POSTGRES_URL_VAR}: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create test database");
-                Self {
-                    url: replace_database_name(&admin_url, &name),
-                    backend,
-                    dir,
-                    postgres_admin: Some((admin_url, name)),
-                }
+                Self::postgres_on(&admin_url).await
             }
+        }
+    }
+
+    /// Creates an empty database on the PostgreSQL server of `admin_url` (which names a
+    /// database the user may create databases from).
+    ///
+    /// # Panics
+    /// If the server is unreachable or refuses to create the database.
+    pub async fn postgres_on(admin_url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let name = format!("apikeys_test_{:016x}", rand::thread_rng().r#gen::<u64>());
+        let mut admin = AsyncPgConnection::establish(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to the PostgreSQL server: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        Self {
+            url: replace_database_name(admin_url, &name),
+            backend: Backend::Postgres,
+            dir,
+            postgres_admin: Some((admin_url.to_owned(), name)),
         }
     }
 

@@ -29,7 +29,8 @@ pub struct Key {
     pub client_secret: String,
 }
 
-fn with_auth<T>(message: T, auth: &MetadataValue<Ascii>) -> tonic::Request<T> {
+/// `message` with the caller token in its `authorization` metadata.
+pub fn authorized<T>(auth: &MetadataValue<Ascii>, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert("authorization", auth.clone());
     request
@@ -56,7 +57,7 @@ pub struct PreEncodedCall<Answer> {
 
 impl<Answer: Message + Default + Send + 'static> Call for PreEncodedCall<Answer> {
     async fn call(&mut self, seq: u64) -> Result<(), CallError> {
-        let request = with_auth(pick(&self.requests, seq).clone(), &self.auth);
+        let request = authorized(&self.auth, pick(&self.requests, seq).clone());
         self.grpc
             .ready()
             .await
@@ -250,13 +251,13 @@ pub struct CreateKeyCall {
 
 impl Call for CreateKeyCall {
     async fn call(&mut self, seq: u64) -> Result<(), CallError> {
-        let request = with_auth(
+        let request = authorized(
+            &self.auth,
             CreateKeyRequest {
                 account_id: self.account_id.clone(),
                 email: format!("k{seq}@bench.example"),
                 display_name: String::new(),
             },
-            &self.auth,
         );
         let response = self
             .client
