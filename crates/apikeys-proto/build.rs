@@ -26,6 +26,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("apikeys_descriptor.bin"))
         .compile_with_config(config, &protos, &includes)?;
 
+    // Envoy's Authorization service, served with the lean request type of `src/ext_authz.rs`.
+    let check = tonic_build::manual::Method::builder()
+        .name("check")
+        .route_name("Check")
+        .input_type("crate::ext_authz::CheckRequest")
+        .output_type("crate::ext_authz::CheckResponse")
+        .codec_path("crate::codec::ValidatingCodec")
+        .build();
+    let authorization = tonic_build::manual::Service::builder()
+        .name("Authorization")
+        .package("envoy.service.auth.v3")
+        .method(check)
+        .build();
+    tonic_build::manual::Builder::new()
+        .build_client(false)
+        .out_dir(&out_dir)
+        .compile(&[authorization]);
+
     println!("cargo:rerun-if-changed={}", proto_root.display());
     Ok(())
 }

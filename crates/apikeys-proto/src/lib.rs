@@ -11,6 +11,7 @@ mod generated {
 }
 
 pub mod codec;
+pub mod ext_authz;
 
 pub use generated::apikeys::v1 as pb;
 

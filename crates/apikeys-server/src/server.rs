@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use apikeys_proto::ext_authz::authorization_server::AuthorizationServer;
 use apikeys_proto::pb::account_service_server::AccountServiceServer;
 use apikeys_proto::pb::api_key_service_server::ApiKeyServiceServer;
 use apikeys_proto::pb::introspection_service_server::IntrospectionServiceServer;
 use apikeys_proto::pb::token_service_server::TokenServiceServer;
 use apikeys_store::{HashingParams, PoolOptions, SecretHasher};
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;

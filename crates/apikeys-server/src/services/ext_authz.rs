@@ -13,8 +13,8 @@ mod responses;
 
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use apikeys_proto::ext_authz::authorization_server::Authorization;
+use apikeys_proto::ext_authz::{CheckRequest, CheckResponse};
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
@@ -83,9 +83,8 @@ impl ExtAuthzService {
     }
 
     /// The decision for one HTTP request. Infallible: every failure is a denial.
-    async fn decide(&self, request: &CheckRequest) -> CheckResponse {
-        let headers = RequestHeaders::of(request);
-        let credentials = match credentials::extract(&headers, &self.settings.api_key_header) {
+    async fn decide(&self, headers: &RequestHeaders<'_>) -> CheckResponse {
+        let credentials = match credentials::extract(headers, &self.settings.api_key_header) {
             Ok(credentials) => credentials,
             Err(rejection) => {
                 metrics::record_outcome(Decider::Check, Outcome::Inactive);
@@ -148,7 +147,8 @@ impl Authorization for ExtAuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         authorize_introspection(&*caller(&request)?)?;
-        Ok(Response::new(self.decide(request.get_ref()).await))
+        let headers = RequestHeaders::of(request.get_ref()).map_err(ApiError::from)?;
+        Ok(Response::new(self.decide(&headers).await))
     }
 }
 

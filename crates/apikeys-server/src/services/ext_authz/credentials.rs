@@ -2,51 +2,56 @@
 //! `id:secret`) lives in `apikeys-credentials`, where it is fuzzed; this module only finds the
 //! header values in Envoy's two header encodings.
 
-use std::collections::HashMap;
-
 pub use apikeys_credentials::{Credentials, Rejection, extract};
 use apikeys_credentials::{HeaderLookup, single_value};
-use envoy_types::ext_authz::v3::CheckRequestExt as _;
-use envoy_types::pb::envoy::config::core::v3::HeaderValue;
-use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use apikeys_proto::ext_authz::{CheckRequest, HeaderEntry, HeaderValue};
+use apikeys_store::ValidationError;
 
 /// The client request's headers as Envoy sent them: the `headers` map (lower-case keys, repeated
 /// headers joined by `,`), or `header_map` when Envoy runs with `encode_raw_headers: true`.
 pub struct RequestHeaders<'a> {
-    map: Option<&'a HashMap<String, String>>,
+    map: &'a [HeaderEntry],
     raw: &'a [HeaderValue],
 }
 
 impl<'a> RequestHeaders<'a> {
-    pub fn of(request: &'a CheckRequest) -> Self {
-        let raw = request
-            .attributes
-            .as_ref()
-            .and_then(|attributes| attributes.request.as_ref())
-            .and_then(|request| request.http.as_ref())
-            .and_then(|http| http.header_map.as_ref())
-            .map_or(&[][..], |map| map.headers.as_slice());
-        Self {
-            map: request.get_client_headers(),
-            raw,
-        }
+    /// Refuses what a full protobuf decoder would have: header strings that are not UTF-8.
+    pub fn of(request: &'a CheckRequest) -> Result<Self, ValidationError> {
+        let Some(http) = request.http() else {
+            return Ok(Self { map: &[], raw: &[] });
+        };
+        http.validate_utf8().map_err(|invalid| {
+            ValidationError::new(
+                invalid.field,
+                "invalid string value: data is not UTF-8 encoded",
+            )
+        })?;
+        Ok(Self {
+            map: &http.headers,
+            raw: http.raw_headers(),
+        })
     }
 }
 
 impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
     /// A header repeated in the raw form, or with bytes that are not UTF-8, is ambiguous or
-    /// malformed rather than silently picked.
+    /// malformed rather than silently picked. In the map a key sent twice is one entry whose
+    /// last value wins, as protobuf decodes maps.
     fn get(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
-        if let Some(value) = self.map.and_then(|map| map.get(name)) {
-            return Ok(Some(value.as_str()));
+        if let Some(entry) = self.map.iter().rev().find(|entry| entry.key == name) {
+            return std::str::from_utf8(&entry.value)
+                .map(Some)
+                .map_err(|_| Rejection::Malformed);
         }
         let raw = self.raw.iter().map(|header| {
+            // UTF-8 since `of`; a key that was not could not name a header looked for anyway.
+            let key = std::str::from_utf8(&header.key).unwrap_or_default();
             let value = if header.raw_value.is_empty() {
-                header.value.as_bytes()
+                &header.value
             } else {
-                header.raw_value.as_slice()
+                &header.raw_value
             };
-            (header.key.as_str(), value)
+            (key, &value[..])
         });
         single_value(raw, name)
     }
@@ -54,9 +59,8 @@ impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
 
 #[cfg(test)]
 mod tests {
-    use envoy_types::pb::envoy::config::core::v3::HeaderMap;
-    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+    use apikeys_proto::ext_authz::{AttributeContext, HeaderMap, HttpRequest, Request};
+    use bytes::Bytes;
 
     use super::*;
     use apikeys_credentials::MAX_HEADER_LEN;
@@ -65,11 +69,7 @@ mod tests {
     fn request(http: HttpRequest) -> CheckRequest {
         CheckRequest {
             attributes: Some(AttributeContext {
-                request: Some(Request {
-                    time: None,
-                    http: Some(http),
-                }),
-                ..AttributeContext::default()
+                request: Some(Request { http: Some(http) }),
             }),
         }
     }
@@ -78,14 +78,18 @@ mod tests {
         request(HttpRequest {
             headers: headers
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| HeaderEntry {
+                    key: Bytes::copy_from_slice(k.as_bytes()),
+                    value: Bytes::copy_from_slice(v.as_bytes()),
+                })
                 .collect(),
-            ..HttpRequest::default()
+            header_map: None,
         })
     }
 
     fn extracted(request: &CheckRequest) -> Result<(String, String), Rejection> {
-        match extract(&RequestHeaders::of(request), "x-api-key")? {
+        let headers = RequestHeaders::of(request).map_err(|_| Rejection::Malformed)?;
+        match extract(&headers, "x-api-key")? {
             Credentials::AccessToken(token) => Ok(("bearer".into(), token.into())),
             Credentials::ClientSecret { client_id, secret } => {
                 Ok((client_id.into_owned(), secret.into_owned()))
@@ -201,13 +205,13 @@ mod tests {
                     headers: pairs
                         .iter()
                         .map(|(k, v)| HeaderValue {
-                            key: (*k).to_owned(),
-                            value: String::new(),
-                            raw_value: v.to_vec(),
+                            key: Bytes::copy_from_slice(k.as_bytes()),
+                            value: Bytes::new(),
+                            raw_value: Bytes::copy_from_slice(v),
                         })
                         .collect(),
                 }),
-                ..HttpRequest::default()
+                headers: Vec::new(),
             })
         };
         let one = raw(&[("authorization", b"Bearer t")]);
