@@ -8,6 +8,7 @@
 use std::marker::PhantomData;
 
 use prost::Message;
+use prost::bytes::Buf as _;
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic_prost::ProstEncoder;
@@ -56,7 +57,10 @@ impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        U::decode(buf)
+        // The message as one `Bytes` (a view of tonic's buffer, not a copy): prost reads a
+        // contiguous buffer on its fast paths, and `bytes` fields become slices of it.
+        let message = buf.copy_to_bytes(buf.remaining());
+        U::decode(message)
             .map(Some)
             .map_err(|error| Status::invalid_argument(error.to_string()))
     }

@@ -109,7 +109,9 @@ impl HttpRequest {
     /// What a full protobuf decoder would have refused: a header name or value declared
     /// `string` that is not UTF-8 (`raw_value` is `bytes` and may hold anything).
     pub fn validate_utf8(&self) -> Result<(), NotUtf8> {
-        let utf8 = |bytes: &Bytes| std::str::from_utf8(bytes).is_ok();
+        // Headers are nearly always ASCII, which is checked a word at a time: half the cost of
+        // `from_utf8` on values this short.
+        let utf8 = |bytes: &Bytes| bytes.is_ascii() || std::str::from_utf8(bytes).is_ok();
         if !self
             .headers
             .iter()
