@@ -15,7 +15,7 @@ use apikeys_proto::pb::{IntrospectRequest, IntrospectResponse};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
@@ -65,12 +65,12 @@ impl IntrospectionService for BareIntrospection {
 pub async fn serve_bare(listener: TcpListener) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .timeout(REQUEST_TIMEOUT)
-        .tcp_nodelay(true)
         .add_service(
             IntrospectionServiceServer::new(BareIntrospection::default())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming(TcpListenerStream::new(listener))
+        // As `apikeys serve` does: `serve_with_incoming` ignores the builder's `tcp_nodelay`.
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
         .await
         .context("bare server failed")
 }
