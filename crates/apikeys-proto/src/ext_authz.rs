@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_map_key_reads_last_wins() {
+    fn a_repeated_map_key_keeps_its_entries_in_wire_order() {
         let entry = |value: &str| HeaderEntry {
             key: Bytes::from_static(b"authorization"),
             value: Bytes::copy_from_slice(value.as_bytes()),
@@ -233,8 +233,8 @@ mod tests {
             }),
         };
         let bytes = request.encode_to_vec();
-        // The full type (a HashMap) keeps the last value; the lean one reads the entries in
-        // order, so a lookup that takes the last match agrees.
+        // The full type (a HashMap) keeps the last value; the lean one keeps every entry in
+        // wire order, so a lookup taking the last match (`RequestHeaders::get`) agrees.
         let full = full::CheckRequest::decode(bytes.as_slice()).expect("full decodes");
         let full_value = full
             .attributes
@@ -243,11 +243,11 @@ mod tests {
             .and_then(|http| http.headers.get("authorization").cloned());
         assert_eq!(full_value.as_deref(), Some("Bearer last"));
         let decoded = CheckRequest::decode(bytes.as_slice()).expect("lean decodes");
-        let last = decoded
+        let values: Vec<&[u8]> = decoded
             .http()
-            .and_then(|http| http.headers.iter().rev().find(|e| e.key == "authorization"))
-            .map(|entry| entry.value.clone());
-        assert_eq!(last.as_deref(), Some(&b"Bearer last"[..]));
+            .map(|http| http.headers.iter().map(|entry| &entry.value[..]).collect())
+            .unwrap_or_default();
+        assert_eq!(values, [&b"Bearer first"[..], &b"Bearer last"[..]]);
     }
 
     #[test]

@@ -141,6 +141,16 @@ mod tests {
     }
 
     #[test]
+    fn a_header_sent_twice_in_the_map_reads_its_last_value() {
+        // Protobuf decodes a repeated map key as one entry whose last value wins.
+        let request = with_headers(&[
+            ("authorization", "Bearer first"),
+            ("authorization", "Bearer last"),
+        ]);
+        assert_eq!(extracted(&request), Ok(("bearer".into(), "last".into())));
+    }
+
+    #[test]
     fn malformed_credentials_are_rejected() {
         let long_basic = basic(format!("akc_id:{}", "a".repeat(10_000)).as_bytes());
         let cases: Vec<(Vec<(&str, String)>, Rejection)> = vec![
