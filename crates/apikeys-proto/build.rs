@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_name("Check")
         .input_type("crate::ext_authz::CheckRequest")
         .output_type("crate::ext_authz::CheckResponse")
-        .codec_path("crate::codec::ValidatingCodec")
+        .codec_path("crate::codec::PreEncodedCodec")
         .build();
     let authorization = tonic_build::manual::Service::builder()
         .name("Authorization")

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use apikeys_proto::ext_authz::authorization_server::Authorization;
 use apikeys_proto::ext_authz::{CheckRequest, CheckResponse};
 use tonic::{Request, Response, Status};
-use tracing::{Span, field, instrument};
+use tracing::{Instrument as _, Span, field};
 
 use self::credentials::{Credentials, RequestHeaders};
 use super::caller;
@@ -61,6 +61,11 @@ impl ExtAuthzSettings {
         }
         Ok(settings)
     }
+
+    /// The headers that carry credentials, removed before a request goes upstream.
+    fn credential_headers(&self) -> [&str; 2] {
+        ["authorization", &self.api_key_header]
+    }
 }
 
 pub struct ExtAuthzService {
@@ -83,7 +88,7 @@ impl ExtAuthzService {
     }
 
     /// The decision for one HTTP request. Infallible: every failure is a denial.
-    async fn decide(&self, headers: &RequestHeaders<'_>) -> CheckResponse {
+    async fn decide(&self, headers: &RequestHeaders<'_>, span: &Span) -> CheckResponse {
         let credentials = match credentials::extract(headers, &self.settings.api_key_header) {
             Ok(credentials) => credentials,
             Err(rejection) => {
@@ -94,7 +99,7 @@ impl ExtAuthzService {
         };
         match self.live_key(credentials).await {
             Ok(Some(key)) => {
-                Span::current().record("client_id", key.client_id());
+                span.record("client_id", key.client_id());
                 responses::allowed(&self.settings, &key)
             }
             Ok(None) => responses::unauthenticated(),
@@ -139,16 +144,19 @@ impl ExtAuthzService {
 
 #[tonic::async_trait]
 impl Authorization for ExtAuthzService {
-    // `debug`: the gateway's hot path pays nothing for this span at the default log level;
-    // OTLP export includes it at any level (see telemetry.rs).
-    #[instrument(name = "Check", level = "debug", skip_all, fields(client_id = field::Empty))]
     async fn check(
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        authorize_introspection(&*caller(&request)?)?;
-        let headers = RequestHeaders::of(request.get_ref()).map_err(ApiError::from)?;
-        Ok(Response::new(self.decide(&headers).await))
+        // A `debug` span made here rather than by `#[instrument]`: see `introspect`.
+        let span = tracing::debug_span!("Check", client_id = field::Empty);
+        async {
+            authorize_introspection(&*caller(&request)?)?;
+            let headers = RequestHeaders::of(request.get_ref()).map_err(ApiError::from)?;
+            Ok(Response::new(self.decide(&headers, &span).await))
+        }
+        .instrument(span.clone())
+        .await
     }
 }
 

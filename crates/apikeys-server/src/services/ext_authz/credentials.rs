@@ -4,32 +4,25 @@
 
 pub use apikeys_credentials::{Credentials, Rejection, extract};
 use apikeys_credentials::{HeaderLookup, single_value};
-use apikeys_proto::ext_authz::{CheckRequest, HeaderEntry, HeaderValue};
+use apikeys_proto::ext_authz::{CheckRequest, HttpRequest};
 use apikeys_store::ValidationError;
 
 /// The client request's headers as Envoy sent them: the `headers` map (lower-case keys, repeated
 /// headers joined by `,`), or `header_map` when Envoy runs with `encode_raw_headers: true`.
 pub struct RequestHeaders<'a> {
-    map: &'a [HeaderEntry],
-    raw: &'a [HeaderValue],
+    http: Option<HttpRequest<'a>>,
 }
 
 impl<'a> RequestHeaders<'a> {
-    /// Refuses what a full protobuf decoder would have: header strings that are not UTF-8.
+    /// Refuses what a full protobuf decoder would have: header strings that are not UTF-8, or
+    /// header fields that are not well-formed protobuf.
     pub fn of(request: &'a CheckRequest) -> Result<Self, ValidationError> {
-        let Some(http) = request.http() else {
-            return Ok(Self { map: &[], raw: &[] });
-        };
-        http.validate_utf8().map_err(|invalid| {
-            ValidationError::new(
-                invalid.field,
-                "invalid string value: data is not UTF-8 encoded",
-            )
-        })?;
-        Ok(Self {
-            map: &http.headers,
-            raw: http.raw_headers(),
-        })
+        let http = request.http();
+        if let Some(http) = &http {
+            http.validate()
+                .map_err(|invalid| ValidationError::new(invalid.field, invalid.problem))?;
+        }
+        Ok(Self { http })
     }
 }
 
@@ -38,20 +31,27 @@ impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
     /// malformed rather than silently picked. In the map a key sent twice is one entry whose
     /// last value wins, as protobuf decodes maps.
     fn get(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
-        if let Some(entry) = self.map.iter().rev().find(|entry| entry.key == name) {
-            return std::str::from_utf8(&entry.value)
+        let Some(http) = self.http else {
+            return Ok(None);
+        };
+        if let Some(header) = http
+            .map_headers()
+            .filter(|header| header.key == name.as_bytes())
+            .last()
+        {
+            return std::str::from_utf8(header.value)
                 .map(Some)
                 .map_err(|_| Rejection::Malformed);
         }
-        let raw = self.raw.iter().map(|header| {
+        let raw = http.raw_headers().map(|header| {
             // UTF-8 since `of`; a key that was not could not name a header looked for anyway.
-            let key = std::str::from_utf8(&header.key).unwrap_or_default();
+            let key = std::str::from_utf8(header.key).unwrap_or_default();
             let value = if header.raw_value.is_empty() {
-                &header.value
+                header.value
             } else {
-                &header.raw_value
+                header.raw_value
             };
-            (key, &value[..])
+            (key, value)
         });
         single_value(raw, name)
     }
@@ -59,28 +59,62 @@ impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
 
 #[cfg(test)]
 mod tests {
-    use apikeys_proto::ext_authz::{AttributeContext, HeaderMap, HttpRequest, Request};
+    use apikeys_proto::ext_authz::{AttributeContext, Request};
     use bytes::Bytes;
+    use prost::Message as _;
 
     use super::*;
     use apikeys_credentials::MAX_HEADER_LEN;
     use base64::Engine as _;
 
-    fn request(http: HttpRequest) -> CheckRequest {
+    /// `HttpRequest` as Envoy encodes it, entries in the given order (a key may repeat).
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct EncodedHttp {
+        #[prost(message, repeated, tag = "3")]
+        headers: Vec<Entry>,
+        #[prost(message, optional, tag = "13")]
+        header_map: Option<RawMap>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Entry {
+        #[prost(string, tag = "1")]
+        key: String,
+        #[prost(string, tag = "2")]
+        value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawMap {
+        #[prost(message, repeated, tag = "1")]
+        headers: Vec<RawEntry>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawEntry {
+        #[prost(string, tag = "1")]
+        key: String,
+        #[prost(bytes = "vec", tag = "3")]
+        raw_value: Vec<u8>,
+    }
+
+    fn request(http: EncodedHttp) -> CheckRequest {
         CheckRequest {
             attributes: Some(AttributeContext {
-                request: Some(Request { http: Some(http) }),
+                request: Some(Request {
+                    http: vec![Bytes::from(http.encode_to_vec())],
+                }),
             }),
         }
     }
 
     fn with_headers(headers: &[(&str, &str)]) -> CheckRequest {
-        request(HttpRequest {
+        request(EncodedHttp {
             headers: headers
                 .iter()
-                .map(|(k, v)| HeaderEntry {
-                    key: Bytes::copy_from_slice(k.as_bytes()),
-                    value: Bytes::copy_from_slice(v.as_bytes()),
+                .map(|(key, value)| Entry {
+                    key: (*key).to_owned(),
+                    value: (*value).to_owned(),
                 })
                 .collect(),
             header_map: None,
@@ -210,18 +244,17 @@ mod tests {
     #[test]
     fn raw_headers_are_read_and_repeats_are_ambiguous() {
         let raw = |pairs: &[(&str, &[u8])]| {
-            request(HttpRequest {
-                header_map: Some(HeaderMap {
+            request(EncodedHttp {
+                headers: Vec::new(),
+                header_map: Some(RawMap {
                     headers: pairs
                         .iter()
-                        .map(|(k, v)| HeaderValue {
-                            key: Bytes::copy_from_slice(k.as_bytes()),
-                            value: Bytes::new(),
-                            raw_value: Bytes::copy_from_slice(v),
+                        .map(|(key, value)| RawEntry {
+                            key: (*key).to_owned(),
+                            raw_value: value.to_vec(),
                         })
                         .collect(),
                 }),
-                headers: Vec::new(),
             })
         };
         let one = raw(&[("authorization", b"Bearer t")]);

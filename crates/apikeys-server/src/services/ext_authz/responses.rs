@@ -1,10 +1,14 @@
 //! The three answers Check gives Envoy. Denials carry no reason: the client learns only that its
-//! credentials did not work (401) or that it should retry (503).
+//! credentials did not work (401) or that it should retry (503). The denials are the same on
+//! every call, so they are encoded once.
 
-use envoy_types::ext_authz::v3::pb::{CheckResponse, HeaderAppendAction, HttpStatusCode};
-use envoy_types::ext_authz::v3::{
-    CheckResponseExt as _, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
+use std::sync::LazyLock;
+
+use apikeys_proto::ext_authz::CheckResponse;
+use envoy_types::ext_authz::v3::pb::{
+    CheckResponse as FullCheckResponse, HeaderAppendAction, HttpStatusCode,
 };
+use envoy_types::ext_authz::v3::{CheckResponseExt as _, DeniedHttpResponseBuilder};
 use tonic::Status;
 
 use super::ExtAuthzSettings;
@@ -12,48 +16,44 @@ use crate::verification::VerifiedKey;
 
 pub const WWW_AUTHENTICATE: &str = r#"Bearer realm="api""#;
 const RETRY_AFTER_SECONDS: &str = "1";
-const AUTHORIZATION: &str = "authorization";
 
-/// OK: the upstream learns whose key it was, and never sees the credentials.
-pub fn allowed(settings: &ExtAuthzSettings, key: &VerifiedKey) -> CheckResponse {
-    let mut http = OkHttpResponseBuilder::new();
-    // Overwrite, so a client cannot smuggle its own values past the gateway.
-    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
-    http.add_header(
-        settings.account_header.as_str(),
-        key.account_id(),
-        overwrite,
-        false,
-    )
-    .add_header(
-        settings.client_header.as_str(),
-        key.client_id(),
-        overwrite,
-        false,
-    )
-    .remove_header(AUTHORIZATION)
-    .remove_header(settings.api_key_header.as_str());
-    let mut response = CheckResponse::with_status(Status::ok(""));
-    response.set_http_response(http);
-    response
-}
-
-/// 401 with `www-authenticate` and an empty body, whatever was wrong with the credentials.
-pub fn unauthenticated() -> CheckResponse {
+static UNAUTHENTICATED: LazyLock<CheckResponse> = LazyLock::new(|| {
     denied(
         Status::unauthenticated(""),
         HttpStatusCode::Unauthorized,
         ("www-authenticate", WWW_AUTHENTICATE),
     )
-}
+});
 
-/// 503 with `retry-after`: the store is down or the hashing pool is saturated. Never an allow.
-pub fn unavailable() -> CheckResponse {
+static UNAVAILABLE: LazyLock<CheckResponse> = LazyLock::new(|| {
     denied(
         Status::unavailable(""),
         HttpStatusCode::ServiceUnavailable,
         ("retry-after", RETRY_AFTER_SECONDS),
     )
+});
+
+/// OK: the upstream learns whose key it was (overwriting whatever the client sent in those
+/// headers, so it cannot smuggle its own values past the gateway), and never sees the
+/// credentials.
+pub fn allowed(settings: &ExtAuthzSettings, key: &VerifiedKey) -> CheckResponse {
+    CheckResponse::ok(
+        &[
+            (settings.account_header.as_str(), key.account_id()),
+            (settings.client_header.as_str(), key.client_id()),
+        ],
+        &settings.credential_headers(),
+    )
+}
+
+/// 401 with `www-authenticate` and an empty body, whatever was wrong with the credentials.
+pub fn unauthenticated() -> CheckResponse {
+    UNAUTHENTICATED.clone()
+}
+
+/// 503 with `retry-after`: the store is down or the hashing pool is saturated. Never an allow.
+pub fn unavailable() -> CheckResponse {
+    UNAVAILABLE.clone()
 }
 
 fn denied(
@@ -70,14 +70,15 @@ fn denied(
             false,
         )
         .set_body("");
-    let mut response = CheckResponse::with_status(status);
+    let mut response = FullCheckResponse::with_status(status);
     response.set_http_response(http);
-    response
+    CheckResponse::encode(&response)
 }
 
 #[cfg(test)]
 mod tests {
     use envoy_types::ext_authz::v3::pb::HttpResponse;
+    use prost::Message as _;
     use tonic::Code;
 
     use super::*;
@@ -86,7 +87,11 @@ mod tests {
         ExtAuthzSettings::new("x-api-key", "x-account-id", "x-client-id").unwrap()
     }
 
-    fn code(response: &CheckResponse) -> Code {
+    fn decoded(response: &CheckResponse) -> FullCheckResponse {
+        FullCheckResponse::decode(response.as_bytes()).expect("a CheckResponse")
+    }
+
+    fn code(response: &FullCheckResponse) -> Code {
         Code::from(response.status.as_ref().map_or(-1, |s| s.code))
     }
 
@@ -99,7 +104,7 @@ mod tests {
             chrono::DateTime::UNIX_EPOCH.naive_utc(),
             None,
         );
-        let response = allowed(&settings(), &key);
+        let response = decoded(&allowed(&settings(), &key));
         assert_eq!(code(&response), Code::Ok);
         let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
             panic!("OK response expected");
@@ -134,6 +139,7 @@ mod tests {
             ),
             (unavailable(), Code::Unavailable, 503, "retry-after"),
         ] {
+            let response = decoded(&response);
             assert_eq!(code(&response), grpc);
             assert!(response.status.as_ref().unwrap().message.is_empty());
             let Some(HttpResponse::DeniedResponse(denied)) = response.http_response else {
