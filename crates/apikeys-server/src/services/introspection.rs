@@ -3,7 +3,7 @@ use std::sync::Arc;
 use apikeys_proto::pb;
 use apikeys_proto::pb::introspection_service_server::IntrospectionService;
 use tonic::{Request, Response, Status};
-use tracing::{Span, field, instrument};
+use tracing::{Instrument as _, Span, field};
 
 use super::{caller, convert};
 use crate::auth::{Caller, authorize_introspection};
@@ -42,6 +42,7 @@ impl IntrospectionServiceImpl {
         &self,
         caller: &Caller,
         request: pb::IntrospectRequest,
+        span: &Span,
     ) -> Result<pb::IntrospectResponse, ApiError> {
         authorize_introspection(caller)?;
         if !request.token.is_empty() {
@@ -49,7 +50,7 @@ impl IntrospectionServiceImpl {
             metrics::record_outcome(Decider::Introspect, Outcome::of_lookup(&subject));
             return Ok(match subject? {
                 Some(subject) => {
-                    Span::current().record("client_id", subject.key.client_id());
+                    span.record("client_id", subject.key.client_id());
                     pb::IntrospectResponse {
                         expire_time: Some(prost_types::Timestamp {
                             seconds: subject.expires_at,
@@ -68,7 +69,7 @@ impl IntrospectionServiceImpl {
         metrics::record_outcome(Decider::Introspect, Outcome::of_verdict(&verdict));
         Ok(match verdict? {
             Verdict::Active(key) => {
-                Span::current().record("client_id", key.client_id());
+                span.record("client_id", key.client_id());
                 active(&key)
             }
             Verdict::Inactive(reason) => {
@@ -81,17 +82,23 @@ impl IntrospectionServiceImpl {
 
 #[tonic::async_trait]
 impl IntrospectionService for IntrospectionServiceImpl {
-    // `debug`: the gateway's hot path pays nothing for this span at the default log level;
-    // OTLP export includes it at any level (see telemetry.rs).
-    #[instrument(name = "Introspect", level = "debug", skip_all, fields(client_id = field::Empty))]
     async fn introspect(
         &self,
         request: Request<pb::IntrospectRequest>,
     ) -> Result<Response<pb::IntrospectResponse>, Status> {
-        let caller = caller(&request)?;
-        Ok(Response::new(
-            self.introspect_credentials(&caller, request.into_inner())
-                .await?,
-        ))
+        // `debug`: the gateway's hot path pays nothing for this span at the default log level;
+        // OTLP export includes it at any level (see telemetry.rs). Made here, not by
+        // `#[instrument]`, so the client id is recorded on it without a `Span::current()`
+        // lookup per call (0.24 µs in perf).
+        let span = tracing::debug_span!("Introspect", client_id = field::Empty);
+        async {
+            let caller = caller(&request)?;
+            Ok(Response::new(
+                self.introspect_credentials(&caller, request.into_inner(), &span)
+                    .await?,
+            ))
+        }
+        .instrument(span.clone())
+        .await
     }
 }

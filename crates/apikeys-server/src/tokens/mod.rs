@@ -194,7 +194,9 @@ impl AccessTokens {
         let facts = match cached {
             Some(facts) => facts,
             None => {
-                let Some(facts) = self.verify_signature(token).await? else {
+                // Boxed: the signing-key lookup may query the store, and that future would
+                // otherwise be carried (and copied) by every call, cached or not.
+                let Some(facts) = Box::pin(self.verify_signature(token)).await? else {
                     return Ok(None);
                 };
                 let facts = Arc::new(facts);

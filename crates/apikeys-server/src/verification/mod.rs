@@ -25,7 +25,7 @@ pub use cache::CacheSettings;
 pub use throttle::ThrottleSettings;
 pub use verified_key::VerifiedKey;
 
-use self::cache::{CachedKey, VerificationCache};
+use self::cache::{CachedKey, SecretDigest, VerificationCache};
 use self::throttle::FailureThrottle;
 use crate::error::ApiError;
 use crate::metrics::{self, Credential};
@@ -121,7 +121,19 @@ impl CredentialVerifier {
         if self.throttle.is_throttled(&client_id) {
             return Ok(Verdict::Inactive(InactiveReason::Throttled));
         }
+        // Boxed: the store query and the hashing pool make this path's future kilobytes long,
+        // and every caller's future would carry (and copy) that state on the cached path too.
+        Box::pin(self.verify_with_store(client_id, secret, digest, now)).await
+    }
 
+    /// The slow path: the stored hash, argon2, and the cache filled on success.
+    async fn verify_with_store(
+        &self,
+        client_id: ClientId,
+        secret: ClientSecret,
+        digest: SecretDigest,
+        now: NaiveDateTime,
+    ) -> Result<Verdict, ApiError> {
         let epoch = self.eviction_epoch.load(Ordering::Acquire);
         let credential = self.store.find_credential(&client_id).await?;
         let stored_hash = credential.as_ref().map(|c| c.secret_hash.clone());
@@ -187,6 +199,15 @@ impl CredentialVerifier {
             self.cache.evict(client_id.as_str());
             return Ok(None);
         }
+        // Boxed for the reason given in `verify_secret`.
+        Box::pin(self.load_key(client_id, now)).await
+    }
+
+    async fn load_key(
+        &self,
+        client_id: &ClientId,
+        now: NaiveDateTime,
+    ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
         let epoch = self.eviction_epoch.load(Ordering::Acquire);
         let Some(credential) = self.store.find_credential(client_id).await? else {
             return Ok(None);
