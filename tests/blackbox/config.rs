@@ -235,3 +235,40 @@ async fn calls_past_the_request_timeout_are_deadline_exceeded() {
         "CreateKey past a 1 ms request timeout",
     );
 }
+
+#[tokio::test]
+async fn the_per_connection_call_limit_is_announced_to_clients() {
+    let server = TestServer::builder(Backend::Sqlite)
+        .args(&["--max-concurrent-calls-per-connection", "3"])
+        .start()
+        .await;
+    assert_eq!(announced_stream_limit(server.addr()).await, 3);
+}
+
+/// The SETTINGS_MAX_CONCURRENT_STREAMS the server sends on a new HTTP/2 connection.
+async fn announced_stream_limit(address: std::net::SocketAddr) -> usize {
+    use std::future::{Future as _, poll_fn};
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    let socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let (_requests, mut connection) = h2::client::handshake(socket)
+        .await
+        .expect("HTTP/2 handshake");
+    // Until the server's SETTINGS arrive the limit reads as unbounded; the connection applies
+    // them when it is polled and wakes this task when more frames arrive.
+    let settled = poll_fn(|context| {
+        if let Poll::Ready(result) = Pin::new(&mut connection).poll(context) {
+            panic!("the server closed the connection: {result:?}");
+        }
+        match connection.max_concurrent_send_streams() {
+            usize::MAX => Poll::Pending,
+            limit => Poll::Ready(limit),
+        }
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(10), settled)
+        .await
+        .expect("the server's SETTINGS within 10 s")
+}

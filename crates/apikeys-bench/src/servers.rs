@@ -24,6 +24,8 @@ use crate::transport::Connector;
 /// The same limits `apikeys serve` sets, so the baseline runs the same tonic stack.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_CALLS_PER_CONNECTION: u32 = 1024;
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The bare baseline: same request/response shapes as `apikeys.v1.IntrospectionService`,
@@ -65,12 +67,17 @@ impl IntrospectionService for BareIntrospection {
 pub async fn serve_bare(listener: TcpListener) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .timeout(REQUEST_TIMEOUT)
+        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION)
         .add_service(
             IntrospectionServiceServer::new(BareIntrospection::default())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        // As `apikeys serve` does: `serve_with_incoming` ignores the builder's `tcp_nodelay`.
-        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+        // As `apikeys serve` does: `serve_with_incoming` ignores the builder's TCP settings.
+        .serve_with_incoming(
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .with_keepalive(Some(TCP_KEEPALIVE)),
+        )
         .await
         .context("bare server failed")
 }

@@ -182,16 +182,23 @@ pub struct LimitArgs {
         value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
 
-    /// Most calls in progress on one connection; further calls wait for a free slot.
+    /// Most calls in progress on one connection, announced to the client as HTTP/2's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: gRPC clients hold further calls until a stream is free.
     #[arg(long, env = "APIKEYS_MAX_CONCURRENT_CALLS_PER_CONNECTION", default_value_t = 1_024,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_calls_per_connection: u32,
 
-    /// HTTP/2 keepalive: ping an idle connection this often, in seconds; 0 disables it.
+    /// TCP keepalive: probe a connection idle this long, in seconds, so the kernel closes
+    /// those whose peer is gone; 0 disables it.
+    #[arg(long, env = "APIKEYS_TCP_KEEPALIVE_SECS", default_value_t = 60)]
+    pub tcp_keepalive_secs: u64,
+
+    /// HTTP/2 keepalive: ping an idle connection this often, in seconds; 0 (the default)
+    /// disables it. hyper notes the time of every frame while it is on (see README, Performance).
     #[arg(
         long,
         env = "APIKEYS_HTTP2_KEEPALIVE_INTERVAL_SECS",
-        default_value_t = 30
+        default_value_t = 0
     )]
     pub http2_keepalive_interval_secs: u64,
 

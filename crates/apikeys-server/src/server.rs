@@ -164,8 +164,11 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let limits = &args.limits;
     let keepalive = (limits.http2_keepalive_interval_secs > 0)
         .then(|| Duration::from_secs(limits.http2_keepalive_interval_secs));
+    // The per-connection limit is HTTP/2's own, announced in SETTINGS: clients hold further
+    // calls themselves. tonic's `concurrency_limit_per_connection` would instead accept any
+    // number of streams and queue them behind a semaphore that every call passes through.
     let mut builder = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(limits.max_concurrent_calls_per_connection as usize)
+        .max_concurrent_streams(limits.max_concurrent_calls_per_connection)
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(Duration::from_secs(
             limits.http2_keepalive_timeout_secs.max(1),
@@ -229,7 +232,11 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .add_service(InterceptedService::new(introspection, authenticator))
         .add_service(token_service)
         .serve_with_incoming_shutdown(
-            accept_without_delay(listener),
+            accepted_connections(
+                listener,
+                (limits.tcp_keepalive_secs > 0)
+                    .then(|| Duration::from_secs(limits.tcp_keepalive_secs)),
+            ),
             shutdown_signal(
                 health_reporter,
                 monitor.abort_handle(),
@@ -252,12 +259,16 @@ pub async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Accepted connections with `TCP_NODELAY`. `serve_with_incoming` ignores the builder's
-/// `tcp_nodelay`: with Nagle's algorithm on, a response written in several small segments waited
-/// for the client's delayed ACK, and about one call in a thousand took 40–45 ms under load
-/// (`apikeys-bench`: the p999 of every scenario, the bare baseline's too, and at times the p99).
-pub fn accept_without_delay(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
+/// Accepted connections with `TCP_NODELAY` and, when given, TCP keepalive after that much
+/// idleness. `serve_with_incoming` ignores the builder's TCP settings. With Nagle's algorithm
+/// on, a response written in several small segments waited for the client's delayed ACK, and
+/// about one call in a thousand took 40–45 ms under load (`apikeys-bench`: the p999 of every
+/// scenario, the bare baseline's too, and at times the p99). Keepalive is the kernel's: it finds
+/// connections whose peer is gone at no cost per call, unlike HTTP/2 pings in hyper.
+pub fn accepted_connections(listener: TcpListener, keepalive: Option<Duration>) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(keepalive)
 }
 
 fn verification_keys(
@@ -387,13 +398,27 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn accepted_connections_do_not_wait_for_acks() {
+    async fn accept_one(keepalive: Option<Duration>) -> tokio::net::TcpStream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let mut incoming = accept_without_delay(listener);
+        let mut incoming = accepted_connections(listener, keepalive);
         let _client = tokio::net::TcpStream::connect(address).await.unwrap();
-        let accepted = incoming.next().await.expect("a connection").unwrap();
+        incoming.next().await.expect("a connection").unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_for_acks_and_probe_idle_peers() {
+        let accepted = accept_one(Some(Duration::from_secs(75))).await;
         assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is off");
+        let socket = socket2::SockRef::from(&accepted);
+        assert!(socket.keepalive().unwrap(), "SO_KEEPALIVE is off");
+        assert_eq!(
+            socket.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(75)
+        );
+
+        let accepted = accept_one(None).await;
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is off");
+        assert!(!socket2::SockRef::from(&accepted).keepalive().unwrap());
     }
 }

@@ -8,9 +8,13 @@ use std::time::Duration;
 use apikeys_store::{ClientId, Store};
 use chrono::NaiveDateTime;
 
+/// foldhash rather than std's SipHash: this map is touched on every verified call, and its keys
+/// are client ids that already passed verification, not attacker-chosen strings.
+type Pending = HashMap<ClientId, NaiveDateTime, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct UsageRecorder {
-    pending: Mutex<HashMap<ClientId, NaiveDateTime>>,
+    pending: Mutex<Pending>,
 }
 
 impl UsageRecorder {
@@ -57,7 +61,7 @@ impl UsageRecorder {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, NaiveDateTime>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         // A panic while holding this lock cannot leave the map inconsistent: keep using it.
         self.pending
             .lock()

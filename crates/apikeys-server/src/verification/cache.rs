@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apikeys_store::{ClientId, ClientSecret};
+use apikeys_store::ClientId;
 use quick_cache::sync::Cache;
 use subtle::ConstantTimeEq;
 
@@ -85,8 +85,9 @@ impl VerificationCache {
         }
     }
 
-    pub fn digest(&self, secret: &ClientSecret) -> SecretDigest {
-        self.digest.of(secret.expose().as_bytes())
+    /// Of a secret as presented, once [`apikeys_store::ClientSecret::is_well_formed`] has accepted it.
+    pub fn digest(&self, secret: &str) -> SecretDigest {
+        self.digest.of(secret.as_bytes())
     }
 
     pub fn get(&self, client_id: &ClientId) -> Option<CachedKey> {

@@ -88,13 +88,15 @@ impl CredentialVerifier {
     /// Verifies a presented Client ID + Client Secret. Errors are infrastructure failures
     /// (store down, hashing pool saturated), never a verdict about the credential.
     pub async fn verify_secret(&self, client_id: &str, secret: &str) -> Result<Verdict, ApiError> {
-        let (Ok(client_id), Some(secret)) = (
+        // The secret is checked in place, not copied: a cached verification needs only its
+        // digest. The slow path below takes its own copy for the hashing pool.
+        let (Ok(client_id), true) = (
             ClientId::parse("client_id", client_id),
-            ClientSecret::parse(secret),
+            ClientSecret::is_well_formed(secret),
         ) else {
             return Ok(Verdict::Inactive(InactiveReason::Malformed));
         };
-        let digest = self.cache.digest(&secret);
+        let digest = self.cache.digest(secret);
         let now = Utc::now().naive_utc();
         let cached = self.cache.get(&client_id);
         let matched = cached.as_ref().and_then(|cached| cached.matches(&digest));
@@ -121,6 +123,9 @@ impl CredentialVerifier {
         if self.throttle.is_throttled(&client_id) {
             return Ok(Verdict::Inactive(InactiveReason::Throttled));
         }
+        let Some(secret) = ClientSecret::parse(secret) else {
+            return Ok(Verdict::Inactive(InactiveReason::Malformed));
+        };
         // Boxed: the store query and the hashing pool make this path's future kilobytes long,
         // and every caller's future would carry (and copy) that state on the cached path too.
         Box::pin(self.verify_with_store(client_id, secret, digest, now)).await

@@ -13,13 +13,13 @@ pub fn random_string(len: usize) -> String {
 }
 
 /// A u32 as exactly six base62 digits (62^6 > 2^32), most significant first.
-pub fn encode_u32_fixed6(mut value: u32) -> String {
+pub fn u32_fixed6(mut value: u32) -> [u8; 6] {
     let mut digits = [b'0'; 6];
     for digit in digits.iter_mut().rev() {
         *digit = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    digits.iter().map(|&b| char::from(b)).collect()
+    digits
 }
 
 pub fn is_base62(s: &str) -> bool {
@@ -32,10 +32,10 @@ mod tests {
 
     #[test]
     fn fixed_width_encoding_covers_the_u32_range() {
-        assert_eq!(encode_u32_fixed6(0), "000000");
-        assert_eq!(encode_u32_fixed6(61), "00000z");
-        assert_eq!(encode_u32_fixed6(62), "000010");
-        assert_eq!(encode_u32_fixed6(u32::MAX).len(), 6);
+        assert_eq!(&u32_fixed6(0), b"000000");
+        assert_eq!(&u32_fixed6(61), b"00000z");
+        assert_eq!(&u32_fixed6(62), b"000010");
+        assert_eq!(&u32_fixed6(u32::MAX), b"4gfFC3");
     }
 
     #[test]

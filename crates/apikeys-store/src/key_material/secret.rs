@@ -18,23 +18,27 @@ pub struct ClientSecret(SecretString);
 
 impl ClientSecret {
     pub fn generate() -> Self {
-        let body = format!("{PREFIX}{}", base62::random_string(RANDOM_LEN));
-        let checksum = checksum(&body);
-        Self(SecretString::from(format!("{body}{checksum}")))
+        let mut secret = format!("{PREFIX}{}", base62::random_string(RANDOM_LEN));
+        let checksum = checksum_digits(&secret);
+        secret.extend(checksum.map(char::from));
+        Self(SecretString::from(secret))
     }
 
     /// Returns `None` for anything that is not a well-formed secret with a valid checksum.
     /// Deliberately no reason: callers answer "inactive" whatever was wrong.
     pub fn parse(raw: &str) -> Option<Self> {
+        Self::is_well_formed(raw).then(|| Self(SecretString::from(raw.to_owned())))
+    }
+
+    /// What [`ClientSecret::parse`] accepts, checked without copying the secret: a cached
+    /// verification needs only a digest of the presented text.
+    pub fn is_well_formed(raw: &str) -> bool {
         // ASCII first: the split below is at a byte offset, which must be a char boundary.
         if raw.len() != TOTAL_LEN || !raw.is_ascii() || !raw.starts_with(PREFIX) {
-            return None;
+            return false;
         }
         let (body, expected) = raw.split_at(TOTAL_LEN - CHECKSUM_LEN);
-        if !base62::is_base62(&body[PREFIX.len()..]) || checksum(body) != expected {
-            return None;
-        }
-        Some(Self(SecretString::from(raw.to_owned())))
+        base62::is_base62(&body[PREFIX.len()..]) && checksum_digits(body) == expected.as_bytes()
     }
 
     pub fn expose(&self) -> &str {
@@ -48,8 +52,8 @@ impl std::fmt::Debug for ClientSecret {
     }
 }
 
-fn checksum(body: &str) -> String {
-    base62::encode_u32_fixed6(crc32fast::hash(body.as_bytes()))
+fn checksum_digits(body: &str) -> [u8; CHECKSUM_LEN] {
+    base62::u32_fixed6(crc32fast::hash(body.as_bytes()))
 }
 
 #[cfg(test)]
