@@ -92,6 +92,16 @@ impl<'a> HttpRequest<'a> {
     /// Every header string must be UTF-8 (`raw_value` is `bytes` and may hold anything), and
     /// the fields on the way to them must be well-formed protobuf.
     pub fn validate(&self) -> Result<(), InvalidHeaders> {
+        self.validate_visiting(|_| {})
+    }
+
+    /// [`HttpRequest::validate`], handing every entry of the `headers` map to `visit` in wire
+    /// order on the way, so a caller can look its headers up in the same pass. On an error,
+    /// entries already visited are no less invalid: discard what was gathered.
+    pub fn validate_visiting(
+        &self,
+        mut visit: impl FnMut(MapHeader<'a>),
+    ) -> Result<(), InvalidHeaders> {
         const MAP: &str = "HttpRequest.headers";
         const RAW: &str = "HttpRequest.header_map";
         let malformed = |field| InvalidHeaders {
@@ -110,6 +120,7 @@ impl<'a> HttpRequest<'a> {
                         if !utf8(header.key) || !utf8(header.value) {
                             return Err(not_utf8(MAP));
                         }
+                        visit(header);
                     }
                     (HEADER_MAP, value) => {
                         for entry in Fields::new(value.ok_or(malformed(RAW))?) {

@@ -152,7 +152,8 @@ impl Authorization for ExtAuthzService {
         let span = tracing::debug_span!("Check", client_id = field::Empty);
         async {
             authorize_introspection(&*caller(&request)?)?;
-            let headers = RequestHeaders::of(request.get_ref()).map_err(ApiError::from)?;
+            let headers = RequestHeaders::of(request.get_ref(), self.settings.credential_headers())
+                .map_err(ApiError::from)?;
             Ok(Response::new(self.decide(&headers, &span).await))
         }
         .instrument(span.clone())

@@ -11,18 +11,41 @@ use apikeys_store::ValidationError;
 /// headers joined by `,`), or `header_map` when Envoy runs with `encode_raw_headers: true`.
 pub struct RequestHeaders<'a> {
     http: Option<HttpRequest<'a>>,
+    /// Names looked up while validating, with the last map value of each: the credential
+    /// headers are then found without a second walk over every header.
+    known: [(&'a str, Option<&'a [u8]>); 2],
 }
 
 impl<'a> RequestHeaders<'a> {
     /// Refuses what a full protobuf decoder would have: header strings that are not UTF-8, or
-    /// header fields that are not well-formed protobuf.
-    pub fn of(request: &'a CheckRequest) -> Result<Self, ValidationError> {
+    /// header fields that are not well-formed protobuf. Finds the map values of `names` in the
+    /// same pass.
+    pub fn of(request: &'a CheckRequest, names: [&'a str; 2]) -> Result<Self, ValidationError> {
         let http = request.http();
+        let mut known = names.map(|name| (name, None));
         if let Some(http) = &http {
-            http.validate()
-                .map_err(|invalid| ValidationError::new(invalid.field, invalid.problem))?;
+            http.validate_visiting(|header| {
+                for (name, value) in &mut known {
+                    if header.key == name.as_bytes() {
+                        *value = Some(header.value);
+                    }
+                }
+            })
+            .map_err(|invalid| ValidationError::new(invalid.field, invalid.problem))?;
         }
-        Ok(Self { http })
+        Ok(Self { http, known })
+    }
+
+    /// The map's value for `name`, last one winning, as protobuf decodes maps.
+    fn map_value(&self, http: HttpRequest<'a>, name: &str) -> Option<&'a [u8]> {
+        match self.known.iter().find(|(known, _)| *known == name) {
+            Some((_, value)) => *value,
+            None => http
+                .map_headers()
+                .filter(|header| header.key == name.as_bytes())
+                .last()
+                .map(|header| header.value),
+        }
     }
 }
 
@@ -34,12 +57,8 @@ impl<'a> HeaderLookup<'a> for RequestHeaders<'a> {
         let Some(http) = self.http else {
             return Ok(None);
         };
-        if let Some(header) = http
-            .map_headers()
-            .filter(|header| header.key == name.as_bytes())
-            .last()
-        {
-            return std::str::from_utf8(header.value)
+        if let Some(value) = self.map_value(http, name) {
+            return std::str::from_utf8(value)
                 .map(Some)
                 .map_err(|_| Rejection::Malformed);
         }
@@ -121,8 +140,16 @@ mod tests {
         })
     }
 
+    /// What the service extracts: the credential headers found while validating.
     fn extracted(request: &CheckRequest) -> Result<(String, String), Rejection> {
-        let headers = RequestHeaders::of(request).map_err(|_| Rejection::Malformed)?;
+        extracted_knowing(request, ["authorization", "x-api-key"])
+    }
+
+    fn extracted_knowing(
+        request: &CheckRequest,
+        names: [&str; 2],
+    ) -> Result<(String, String), Rejection> {
+        let headers = RequestHeaders::of(request, names).map_err(|_| Rejection::Malformed)?;
         match extract(&headers, "x-api-key")? {
             Credentials::AccessToken(token) => Ok(("bearer".into(), token.into())),
             Credentials::ClientSecret { client_id, secret } => {
@@ -266,5 +293,70 @@ mod tests {
         assert_eq!(extracted(&twice), Err(Rejection::Ambiguous));
         let invalid = raw(&[("x-api-key", b"akc_\xff:aks_x")]);
         assert_eq!(extracted(&invalid), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn headers_found_while_validating_read_as_a_walk_would() {
+        let both = |map: &[(&str, &str)], raw: &[(&str, &[u8])]| {
+            let mut encoded = EncodedHttp {
+                headers: Vec::new(),
+                header_map: Some(RawMap {
+                    headers: raw
+                        .iter()
+                        .map(|(key, value)| RawEntry {
+                            key: (*key).to_owned(),
+                            raw_value: value.to_vec(),
+                        })
+                        .collect(),
+                }),
+            };
+            encoded.headers = map
+                .iter()
+                .map(|(key, value)| Entry {
+                    key: (*key).to_owned(),
+                    value: (*value).to_owned(),
+                })
+                .collect();
+            request(encoded)
+        };
+        let basic_pair = basic(b"akc_id:aks_secret");
+        let requests = [
+            with_headers(&[]),
+            with_headers(&[("x-other", "1"), ("authorization", "Bearer t")]),
+            with_headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            with_headers(&[
+                ("x-api-key", "akc_id:aks_secret"),
+                ("authorization", "Bearer t"),
+            ]),
+            with_headers(&[("authorization", &basic_pair), ("x-api-key", "no-colon")]),
+            with_headers(&[("x-api-key", "akc_a:aks_a"), ("x-api-key", "akc_b:aks_b")]),
+            both(&[("x-other", "1")], &[("authorization", b"Bearer raw")]),
+            both(
+                &[("x-api-key", "akc_id:aks_secret")],
+                &[("authorization", b"Bearer raw")],
+            ),
+            both(
+                &[("authorization", "Bearer map")],
+                &[("authorization", b"Bearer raw")],
+            ),
+            both(
+                &[],
+                &[("x-api-key", b"akc_id:aks_secret"), ("x-api-key", b"x:y")],
+            ),
+        ];
+        for request in &requests {
+            let walked = extracted_knowing(request, ["x-unrelated", "x-unrelated-too"]);
+            assert_eq!(extracted(request), walked, "{request:?}");
+            assert_eq!(
+                extracted_knowing(request, ["x-api-key", "authorization"]),
+                walked,
+                "{request:?}"
+            );
+        }
+        assert_eq!(
+            extracted(&requests[2]),
+            Ok(("bearer".into(), "b".into())),
+            "the last map value wins"
+        );
     }
 }
