@@ -85,7 +85,8 @@ impl VerificationCache {
         }
     }
 
-    /// Of a secret as presented, once [`apikeys_store::ClientSecret::is_well_formed`] has accepted it.
+    /// Of a secret as presented, once [`apikeys_store::ClientSecret::is_well_formed`] has
+    /// accepted it.
     pub fn digest(&self, secret: &str) -> SecretDigest {
         self.digest.of(secret.as_bytes())
     }
