@@ -127,16 +127,37 @@ mod tests {
         }
     }
 
+    fn map_entries(headers: &[(&str, &str)]) -> Vec<Entry> {
+        headers
+            .iter()
+            .map(|(key, value)| Entry {
+                key: (*key).to_owned(),
+                value: (*value).to_owned(),
+            })
+            .collect()
+    }
+
+    /// Headers in the `headers` map only, as Envoy sends them by default.
     fn with_headers(headers: &[(&str, &str)]) -> CheckRequest {
         request(EncodedHttp {
-            headers: headers
-                .iter()
-                .map(|(key, value)| Entry {
-                    key: (*key).to_owned(),
-                    value: (*value).to_owned(),
-                })
-                .collect(),
+            headers: map_entries(headers),
             header_map: None,
+        })
+    }
+
+    /// `map` in the `headers` map and `raw` in `header_map`, which is present even when empty.
+    fn with_map_and_raw(map: &[(&str, &str)], raw: &[(&str, &[u8])]) -> CheckRequest {
+        request(EncodedHttp {
+            headers: map_entries(map),
+            header_map: Some(RawMap {
+                headers: raw
+                    .iter()
+                    .map(|(key, value)| RawEntry {
+                        key: (*key).to_owned(),
+                        raw_value: value.to_vec(),
+                    })
+                    .collect(),
+            }),
         })
     }
 
@@ -270,20 +291,7 @@ mod tests {
 
     #[test]
     fn raw_headers_are_read_and_repeats_are_ambiguous() {
-        let raw = |pairs: &[(&str, &[u8])]| {
-            request(EncodedHttp {
-                headers: Vec::new(),
-                header_map: Some(RawMap {
-                    headers: pairs
-                        .iter()
-                        .map(|(key, value)| RawEntry {
-                            key: (*key).to_owned(),
-                            raw_value: value.to_vec(),
-                        })
-                        .collect(),
-                }),
-            })
-        };
+        let raw = |pairs: &[(&str, &[u8])]| with_map_and_raw(&[], pairs);
         let one = raw(&[("authorization", b"Bearer t")]);
         assert_eq!(extracted(&one), Ok(("bearer".into(), "t".into())));
         let twice = raw(&[
@@ -297,28 +305,7 @@ mod tests {
 
     #[test]
     fn headers_found_while_validating_read_as_a_walk_would() {
-        let both = |map: &[(&str, &str)], raw: &[(&str, &[u8])]| {
-            let mut encoded = EncodedHttp {
-                headers: Vec::new(),
-                header_map: Some(RawMap {
-                    headers: raw
-                        .iter()
-                        .map(|(key, value)| RawEntry {
-                            key: (*key).to_owned(),
-                            raw_value: value.to_vec(),
-                        })
-                        .collect(),
-                }),
-            };
-            encoded.headers = map
-                .iter()
-                .map(|(key, value)| Entry {
-                    key: (*key).to_owned(),
-                    value: (*value).to_owned(),
-                })
-                .collect();
-            request(encoded)
-        };
+        let both = with_map_and_raw;
         let basic_pair = basic(b"akc_id:aks_secret");
         let requests = [
             with_headers(&[]),
