@@ -1,6 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use deadpool::managed::QueueMode;
 use diesel::{Connection as _, ConnectionError, ConnectionResult};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
@@ -9,7 +10,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 
-use super::{DatabaseUrl, SqliteConnection, migrations};
+use super::{DatabaseUrl, Inline, SqliteConnection, migrations};
 use crate::error::StoreError;
 
 /// How long SQLite waits for another writer before reporting the database as busy.
@@ -86,10 +87,13 @@ impl Database {
                 let mut config = ManagerConfig::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::new_with_config(raw.clone(), config);
-                Pools::Postgres(build_pool(manager, options)?)
+                Pools::Postgres(build_pool(manager, options, QueueMode::Fifo)?)
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut config = ManagerConfig::<SqliteConnection>::default();
+                // A SQLite connection is a file handle in this process: nothing can break it
+                // while it idles, so a `SELECT 1` per checkout would be a statement for nothing.
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|path: &str| {
                     let path = path.to_owned();
                     Box::pin(async move {
@@ -98,7 +102,7 @@ impl Database {
                         })
                         .await
                         .map_err(|e| ConnectionError::BadConnection(e.to_string()))??;
-                        Ok(SyncConnectionWrapper::new(conn))
+                        Ok(SyncConnectionWrapper::with_runtime(conn, Inline))
                     })
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(
@@ -109,7 +113,10 @@ impl Database {
                     max_connections: options.max_connections.min(SQLITE_MAX_CONNECTIONS),
                     ..options.clone()
                 };
-                Pools::Sqlite(build_pool(manager, &options)?)
+                // Last in, first out: the connection that committed last is the only one whose
+                // page cache is still valid (SQLite drops a connection's whole cache when another
+                // connection has written), so handing it out again saves re-reading every page.
+                Pools::Sqlite(build_pool(manager, &options, QueueMode::Lifo)?)
             }
         };
         Ok(Self {
@@ -164,12 +171,14 @@ impl Database {
 fn build_pool<C>(
     manager: AsyncDieselConnectionManager<C>,
     options: &PoolOptions,
+    queue_mode: QueueMode,
 ) -> Result<Pool<C>, StoreError>
 where
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
 {
     Pool::builder(manager)
         .max_size(options.max_connections)
+        .queue_mode(queue_mode)
         .runtime(deadpool::Runtime::Tokio1)
         .wait_timeout(Some(options.acquire_timeout))
         .create_timeout(Some(options.acquire_timeout))
