@@ -8,6 +8,7 @@ diesel::table! {
         api_access_enabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        active_keys -> BigInt,
     }
 }
 

@@ -174,3 +174,117 @@ fn refuse_unknown(status: &MigrationStatus) -> Result<(), StoreError> {
 }
 
 use diesel::RunQueryDsl as _;
+
+#[cfg(test)]
+mod tests {
+    use apikeys_test_support::{Backend, TestDatabase};
+
+    use super::*;
+    use crate::db::{Database, PoolOptions};
+    use crate::domain::{AccountId, Actor, DisplayName, Email};
+    use crate::key_material::{ClientId, ClientSecret, HashingParams, SecretHasher};
+    use crate::store::{NewKey, Store};
+
+    const COUNT_MIGRATION: &str = "active_key_count";
+
+    /// Keys as a release before the active-key count left them: acme holds two active keys and
+    /// a revoked one, other one active key, empty none.
+    const OLDER_RELEASE_ROWS: &str = "
+        INSERT INTO accounts (account_id, api_access_enabled, created_at, updated_at) VALUES
+            ('acme', TRUE, '2026-11-26 00:00:00', '2026-11-26 00:00:00'),
+            ('other', TRUE, '2026-11-26 00:00:00', '2026-11-26 00:00:00'),
+            ('empty', TRUE, '2026-11-26 00:00:00', '2026-11-26 00:00:00');
+        INSERT INTO api_keys
+            (client_id, account_id, email, display_name, secret_hash, created_at, created_by,
+             revoked_at)
+        VALUES
+            ('ak_1', 'acme', 'a@acme.com', '', 'x', '2026-11-26 00:00:00', 'u', NULL),
+            ('ak_2', 'acme', 'a@acme.com', '', 'x', '2026-11-26 00:00:01', 'u', NULL),
+            ('ak_3', 'acme', 'a@acme.com', '', 'x', '2026-11-26 00:00:02', 'u',
+             '2026-11-26 01:00:00'),
+            ('ak_4', 'other', 'o@other.com', '', 'x', '2026-11-26 00:00:03', 'u', NULL);";
+
+    /// Applies the migrations before the active-key count, then writes the older release's rows.
+    fn as_older_release<C>(conn: &mut C, migrations: Migrations)
+    where
+        C: MigrationHarness<<C as diesel::Connection>::Backend> + diesel::Connection,
+    {
+        loop {
+            let pending = conn.pending_migrations(migrations.embedded()).unwrap();
+            let next = pending.first().expect("the count migration is embedded");
+            if next.name().to_string().contains(COUNT_MIGRATION) {
+                break;
+            }
+            conn.run_next_migration(migrations.embedded()).unwrap();
+        }
+        conn.batch_execute(OLDER_RELEASE_ROWS).unwrap();
+    }
+
+    async fn existing_active_keys_are_counted_by_the_migration(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let url = DatabaseUrl::parse(database.url()).unwrap();
+        let older = url.clone();
+        tokio::task::spawn_blocking(move || match older {
+            DatabaseUrl::Postgres(raw) => as_older_release(
+                &mut AsyncConnectionWrapper::<AsyncPgConnection>::establish(&raw).unwrap(),
+                Migrations::Postgres,
+            ),
+            DatabaseUrl::Sqlite(path) => as_older_release(
+                &mut crate::db::pool::establish_sqlite_sync(&path).unwrap(),
+                Migrations::Sqlite,
+            ),
+        })
+        .await
+        .unwrap();
+        let db = Database::connect(&url, &PoolOptions::default()).unwrap();
+        assert!(db.migrate().await.unwrap() >= 1);
+        let store = Store::new(db);
+
+        // The quota now reads the backfilled count: refused at it, allowed one above.
+        for (account, active) in [("acme", 2), ("other", 1), ("empty", 0)] {
+            let account_id = AccountId::parse("account_id", account).unwrap();
+            if active > 0 {
+                let refused = store.create_key(&new_key(&account_id), active).await;
+                assert!(
+                    matches!(refused, Err(StoreError::KeyLimitReached { .. })),
+                    "{account}: {refused:?}"
+                );
+            }
+            store
+                .create_key(&new_key(&account_id), active + 1)
+                .await
+                .unwrap_or_else(|error| panic!("{account}: {error:?}"));
+        }
+    }
+
+    fn new_key(account_id: &AccountId) -> NewKey {
+        let hasher = SecretHasher::new(HashingParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        NewKey {
+            account_id: account_id.clone(),
+            client_id: ClientId::generate(),
+            email: Email::parse("email", "ops@acme.com").unwrap(),
+            display_name: DisplayName::default(),
+            secret_hash: hasher.hash(&ClientSecret::generate()).unwrap(),
+            created_by: Actor::new("user-1"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_existing_active_keys_are_counted_by_the_migration() {
+        existing_active_keys_are_counted_by_the_migration(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(apikeys_postgres_tests),
+        ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
+    )]
+    async fn postgres_existing_active_keys_are_counted_by_the_migration() {
+        existing_active_keys_are_counted_by_the_migration(Backend::Postgres).await;
+    }
+}

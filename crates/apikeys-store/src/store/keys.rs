@@ -25,8 +25,9 @@ pub struct NewKey {
 impl Store {
     /// Creates a key if the account has API access and fewer than `max_active_keys` active keys.
     ///
-    /// The account row is write-locked first (an UPDATE: a row lock on PostgreSQL, the write lock
-    /// on SQLite), so concurrent creates for one account cannot both pass the quota check.
+    /// The account's active-key count is raised first, by an UPDATE that write-locks the row (a
+    /// row lock on PostgreSQL, the write lock on SQLite): concurrent creates for one account take
+    /// turns, each sees the count the previous one left, and a refused create rolls it back.
     pub async fn create_key(
         &self,
         new: &NewKey,
@@ -58,25 +59,18 @@ impl Store {
         let mut conn = self.db.get().await?;
         with_connection!(&mut conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
-                let api_access_enabled: Option<bool> =
-                    diesel::update(accounts::table.find(account_id))
-                        .set(accounts::api_access_enabled.eq(accounts::api_access_enabled))
-                        .returning(accounts::api_access_enabled)
-                        .get_result(c)
-                        .await
-                        .optional()?;
-                if api_access_enabled != Some(true) {
+                let counted: Option<(bool, i64)> = diesel::update(accounts::table.find(account_id))
+                    .set(accounts::active_keys.eq(accounts::active_keys + 1))
+                    .returning((accounts::api_access_enabled, accounts::active_keys))
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                let Some((true, active_with_this_one)) = counted else {
                     return Err(StoreError::ApiAccessDisabled {
                         account_id: account_id.to_owned(),
                     });
-                }
-                let active: i64 = api_keys::table
-                    .filter(api_keys::account_id.eq(account_id))
-                    .filter(api_keys::revoked_at.is_null())
-                    .count()
-                    .get_result(c)
-                    .await?;
-                if active >= i64::from(max_active_keys) {
+                };
+                if active_with_this_one > i64::from(max_active_keys) {
                     return Err(StoreError::KeyLimitReached {
                         account_id: account_id.to_owned(),
                         limit: max_active_keys,
@@ -132,6 +126,10 @@ impl Store {
                 .await
                 .optional()?
                 .ok_or(StoreError::KeyNotFound)?;
+                diesel::update(accounts::table.find(account_id.as_str()))
+                    .set(accounts::active_keys.eq(accounts::active_keys - 1))
+                    .execute(c)
+                    .await?;
                 diesel::insert_into(audit_events::table)
                     .values(&audit)
                     .execute(c)

@@ -8,6 +8,7 @@ crate::store_test_suite!(
     revoke_hides_key_and_is_final,
     revoke_is_scoped_to_the_account,
     quota_holds_under_concurrent_creates,
+    quota_follows_creates_refusals_and_revocations,
     disabling_access_makes_credentials_unusable,
     last_used_only_moves_forward,
 );
@@ -140,6 +141,61 @@ async fn quota_holds_under_concurrent_creates(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(page.keys.len(), 5);
+}
+
+/// The quota reads a count kept beside the account: every path that changes the number of
+/// active keys must move it, and a refused create must leave it as it was.
+async fn quota_follows_creates_refusals_and_revocations(backend: Backend) {
+    let store = migrated_store(backend).await;
+    let acme = enabled_account(&store, "acme").await;
+    let other = enabled_account(&store, "other").await;
+    let create = |account: &apikeys_store::AccountId| {
+        let (key, _) = new_key(account, "ops@acme.com");
+        let store = store.store.clone();
+        async move { store.create_key(&key, 2).await }
+    };
+    let (first, _) = new_key(&acme, "first@acme.com");
+    store.create_key(&first, 2).await.unwrap();
+    create(&acme).await.unwrap();
+    // Another account's keys count against its own quota only.
+    create(&other).await.unwrap();
+    create(&other).await.unwrap();
+    for _ in 0..3 {
+        let refused = create(&acme).await.unwrap_err();
+        assert!(
+            matches!(refused, StoreError::KeyLimitReached { limit: 2, .. }),
+            "{refused:?}"
+        );
+    }
+    // Refused while access is off: nothing counted, nothing freed.
+    store.set_api_access(&acme, false, &actor()).await.unwrap();
+    let refused = create(&acme).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ApiAccessDisabled { .. }));
+    store.set_api_access(&acme, true, &actor()).await.unwrap();
+    let refused = create(&acme).await.unwrap_err();
+    assert!(matches!(refused, StoreError::KeyLimitReached { .. }));
+
+    store
+        .revoke_key(&acme, &first.client_id, &actor())
+        .await
+        .unwrap();
+    // Revoking a key again, or through another account, frees nothing more.
+    store
+        .revoke_key(&acme, &first.client_id, &actor())
+        .await
+        .unwrap_err();
+    store
+        .revoke_key(&other, &first.client_id, &actor())
+        .await
+        .unwrap_err();
+    create(&acme).await.unwrap();
+    let refused = create(&acme).await.unwrap_err();
+    assert!(matches!(refused, StoreError::KeyLimitReached { .. }));
+    let page = store
+        .list_active_keys(&acme, &PageRequest::first(50))
+        .await
+        .unwrap();
+    assert_eq!(page.keys.len(), 2);
 }
 
 async fn disabling_access_makes_credentials_unusable(backend: Backend) {
