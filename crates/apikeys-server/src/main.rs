@@ -32,10 +32,11 @@ use crate::cli::Command;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Threads tokio may start for blocking work (its default is 512). Only SQLite needs them: at
-/// most one per pooled connection inside a store operation, plus the thread that takes over a
-/// worker's tasks meanwhile. Under a burst tokio started a new thread whenever none was idle
-/// (32 in the memory benchmark), each keeping its own allocator cache.
+/// Threads tokio may start for blocking work (its default is 512). While serving, SQLite is what
+/// needs them: one per pooled connection inside a store operation, plus the thread that takes over
+/// a worker's tasks meanwhile (migrations and PostgreSQL host lookups use a few more, briefly).
+/// Under a burst tokio started a new thread whenever none was idle (32–36 in the memory
+/// benchmark), each keeping its own allocator cache.
 const MAX_BLOCKING_THREADS: usize = 8;
 
 fn main() -> ExitCode {
