@@ -28,8 +28,8 @@ impl SpawnBlocking for Inline {
     where
         R: Send + 'static,
     {
-        // As with tokio's blocking pool, a panicking statement becomes an error of this query
-        // (diesel-async then reports the connection broken and the pool drops it).
+        // As on tokio's blocking pool, a panicking statement becomes an error of this query
+        // instead of unwinding through the caller.
         let result = std::panic::catch_unwind(AssertUnwindSafe(task))
             .map_err(|_| Box::<dyn Error + Send + Sync>::from("SQLite statement panicked"));
         std::future::ready(result).boxed()
