@@ -188,6 +188,8 @@ async fn quota_follows_creates_refusals_and_revocations(backend: Backend) {
         .revoke_key(&other, &first.client_id, &actor())
         .await
         .unwrap_err();
+    let refused = create(&other).await.unwrap_err();
+    assert!(matches!(refused, StoreError::KeyLimitReached { .. }));
     create(&acme).await.unwrap();
     let refused = create(&acme).await.unwrap_err();
     assert!(matches!(refused, StoreError::KeyLimitReached { .. }));
