@@ -3,6 +3,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::changes::Change;
 use super::page::{KeyPage, PageCursor, PageRequest};
+use super::quota::CountNewKey;
 use super::{Store, now};
 use crate::db::with_connection;
 use crate::domain::{AccountId, Actor, DisplayName, Email};
@@ -59,12 +60,8 @@ impl Store {
         let mut conn = self.db.get().await?;
         with_connection!(&mut conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
-                let counted: Option<(bool, i64)> = diesel::update(accounts::table.find(account_id))
-                    .set(accounts::active_keys.eq(accounts::active_keys + 1))
-                    .returning((accounts::api_access_enabled, accounts::active_keys))
-                    .get_result(c)
-                    .await
-                    .optional()?;
+                let counted: Option<(bool, i64)> =
+                    CountNewKey { account_id }.get_result(c).await.optional()?;
                 let Some((true, active_with_this_one)) = counted else {
                     return Err(StoreError::ApiAccessDisabled {
                         account_id: account_id.to_owned(),

@@ -5,6 +5,7 @@ mod audit;
 mod changes;
 mod keys;
 mod page;
+mod quota;
 mod signing_keys;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
