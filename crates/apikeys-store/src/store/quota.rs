@@ -49,6 +49,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use apikeys_test_support::{Backend, TestDatabase};
+    use diesel::OptionalExtension;
     use diesel::connection::InstrumentationEvent;
     use diesel_async::{AsyncConnection, RunQueryDsl};
 
@@ -81,10 +82,11 @@ mod tests {
             });
             let mut counts = Vec::new();
             for account_id in ["acme", "acme", "nobody"] {
-                let count: Option<(bool, i64)> = diesel::OptionalExtension::optional(
-                    CountNewKey { account_id }.get_result(c).await,
-                )
-                .unwrap();
+                let count: Option<(bool, i64)> = CountNewKey { account_id }
+                    .get_result(c)
+                    .await
+                    .optional()
+                    .unwrap();
                 counts.push(count);
             }
             counts
