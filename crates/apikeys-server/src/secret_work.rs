@@ -6,14 +6,17 @@
 //! argon2 memory (m KiB, 19 MiB by default), and on whichever of tokio's up to 512 blocking
 //! threads it ran, the allocator kept that block in that thread's arena. Under a brute-force
 //! attack that was hundreds of MiB; with `workers` fixed threads it is at most `workers` blocks.
+//!
+//! Admitted jobs wait in the threads' own queue, so a thread that finishes a hash takes the next
+//! one at once, without going to sleep and waiting for an async task to hand it over. A job
+//! whose caller has gone (cancelled call, deadline) is skipped when its turn comes.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use apikeys_store::{ClientSecret, SecretHash, SecretHasher, StoreError};
-use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::metrics;
@@ -23,9 +26,10 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct SecretWork {
     hasher: SecretHasher,
     /// The dedicated hashing threads' queue; they exit when it is dropped.
-    jobs: mpsc::Sender<Job>,
-    permits: Arc<Semaphore>,
+    jobs: crossbeam_channel::Sender<Job>,
+    /// Jobs queued or running.
     admitted: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
     max_admitted: usize,
     /// Verified against when a client id is unknown, so that costs the same as a wrong secret.
     decoy_hash: SecretHash,
@@ -46,13 +50,13 @@ impl SecretWork {
                 .unwrap_or_else(|_| Err(StoreError::Hashing("decoy hashing panicked".into())))
         })?;
         let workers = workers.max(1);
-        let permits = Arc::new(Semaphore::new(workers));
         let admitted = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
         metrics::observe_argon2_jobs({
-            let permits = Arc::clone(&permits);
             let admitted = Arc::clone(&admitted);
+            let running = Arc::clone(&running);
             move || {
-                let running = workers.saturating_sub(permits.available_permits());
+                let running = running.load(Ordering::Acquire);
                 let queued = admitted.load(Ordering::Acquire).saturating_sub(running);
                 (queued as u64, running as u64)
             }
@@ -60,8 +64,8 @@ impl SecretWork {
         Ok(Self {
             hasher,
             jobs: start_threads(workers)?,
-            permits,
             admitted,
+            running,
             max_admitted: workers + max_queued,
             decoy_hash,
         })
@@ -99,51 +103,50 @@ impl SecretWork {
         F: FnOnce(&SecretHasher) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let _admission = Admission::try_enter(&self.admitted, self.max_admitted)?;
+        // Held by the job, not by this future: a job stays counted until a thread has run or
+        // skipped it, so the queue never holds more than `max_admitted` jobs.
+        let admission = Counted::try_enter(&self.admitted, self.max_admitted)?;
         let admitted_at = Instant::now();
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Overloaded("the hashing pool is shut down"))?;
         let hasher = self.hasher.clone();
+        let running = Arc::clone(&self.running);
         let span = tracing::Span::current();
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            if done.is_closed() {
+                return;
+            }
             let _entered = span.enter();
-            let _permit = permit;
+            let running = Counted::enter(&running);
             let started = Instant::now();
             let outcome = job(&hasher);
-            metrics::record_argon2(operation, started - admitted_at, started.elapsed());
+            let ran = started.elapsed();
+            drop(running);
+            // Released before the caller hears back, so its next job is admitted at once.
+            drop(admission);
+            metrics::record_argon2(operation, started - admitted_at, ran);
             // The caller may have gone (cancelled call): nobody to tell.
             let _ = done.send(outcome);
         });
         self.jobs
             .send(job)
             .map_err(|_| ApiError::Overloaded("the hashing pool is shut down"))?;
+        // A job that panicked dropped `done` without an answer.
         result
             .await
             .map_err(|_| ApiError::Store(StoreError::Hashing("hashing job failed".into())))
     }
 }
 
-/// Starts `workers` threads taking jobs from one queue.
-fn start_threads(workers: usize) -> Result<mpsc::Sender<Job>, StoreError> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
+/// Starts `workers` threads taking jobs from one queue; they exit when its sender is dropped.
+fn start_threads(workers: usize) -> Result<crossbeam_channel::Sender<Job>, StoreError> {
+    // Unbounded here because admission bounds it.
+    let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
     for index in 0..workers {
-        let receiver = Arc::clone(&receiver);
+        let receiver = receiver.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
             .spawn(move || {
-                loop {
-                    // The lock is held only while waiting for the next job, not while hashing.
-                    let next = match receiver.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = next else { return };
+                for job in receiver {
                     // A panicking job must not take a worker with it; its caller sees an error.
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
                 }
@@ -153,10 +156,10 @@ fn start_threads(workers: usize) -> Result<mpsc::Sender<Job>, StoreError> {
     Ok(sender)
 }
 
-/// Counts a job from admission until it finishes (queued or running).
-struct Admission(Arc<AtomicUsize>);
+/// One job counted in `counter` (admitted, or running) until dropped, also when a job panics.
+struct Counted(Arc<AtomicUsize>);
 
-impl Admission {
+impl Counted {
     fn try_enter(counter: &Arc<AtomicUsize>, limit: usize) -> Result<Self, ApiError> {
         let previous = counter.fetch_add(1, Ordering::AcqRel);
         if previous >= limit {
@@ -167,9 +170,14 @@ impl Admission {
         }
         Ok(Self(Arc::clone(counter)))
     }
+
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(counter))
+    }
 }
 
-impl Drop for Admission {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -220,5 +228,61 @@ mod tests {
             "a 1 + 1 pool must refuse some of 32 concurrent jobs"
         );
         assert_eq!(work.admitted.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn sequential_jobs_on_a_pool_without_a_queue_are_never_refused() {
+        let work = work(1, 0);
+        for _ in 0..200 {
+            work.run("test", |_| ())
+                .await
+                .expect("a free worker takes the job");
+        }
+    }
+
+    /// Waits, with a deadline, until `condition` holds.
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_whose_caller_has_gone_is_skipped() {
+        let work = work(1, 4);
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let work = Arc::clone(&work);
+            async move { work.run("test", move |_| released.recv().ok()).await }
+        });
+        until("the first job runs", || {
+            work.running.load(Ordering::Acquire) == 1
+        })
+        .await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let abandoned = tokio::spawn({
+            let work = Arc::clone(&work);
+            let ran = Arc::clone(&ran);
+            async move {
+                work.run("test", move |_| ran.store(true, Ordering::Release))
+                    .await
+            }
+        });
+        until("the second job is queued", || {
+            work.admitted.load(Ordering::Acquire) == 2
+        })
+        .await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        // The worker has passed the abandoned job once it runs one queued after it.
+        work.run("test", |_| ()).await.unwrap();
+        assert!(!ran.load(Ordering::Acquire), "the abandoned job was run");
+        assert_eq!(work.admitted.load(Ordering::Acquire), 0);
+        assert_eq!(work.running.load(Ordering::Acquire), 0);
     }
 }
