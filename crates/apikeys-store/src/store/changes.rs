@@ -32,6 +32,32 @@ pub struct RecordedChange {
     pub change: Change,
 }
 
+/// Which audit events are changes, in the words of the partial index `audit_events_changes`
+/// (migration `change_feed_index`): a planner uses a partial index only for a query whose
+/// condition implies the index's, which the same literal text shows it does (tested below).
+/// With the index a poll reads the changes after its position, not every audit event since the
+/// last change.
+const IS_CHANGE: &str = "action IN ('key.revoked', 'account.api_access_disabled')";
+
+/// The changes above `after_id`, oldest first, at most `limit`.
+#[diesel::dsl::auto_type]
+fn changes_after(after_id: i64, limit: i64) -> _ {
+    let is_change: diesel::expression::SqlLiteral<diesel::sql_types::Bool> =
+        diesel::dsl::sql(IS_CHANGE);
+    audit_events::table
+        .filter(audit_events::id.gt(after_id))
+        .filter(is_change)
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .select((
+            audit_events::id,
+            audit_events::at,
+            audit_events::action,
+            audit_events::account_id,
+            audit_events::client_id,
+        ))
+}
+
 impl Store {
     /// Revocations and access removals with an audit id above `after_id`, oldest first.
     pub async fn changes_since(
@@ -42,23 +68,7 @@ impl Store {
         let mut conn = self.db.get().await?;
         let rows: Vec<(i64, chrono::NaiveDateTime, String, String, Option<String>)> =
             with_connection!(&mut conn, |c| {
-                audit_events::table
-                    .filter(audit_events::id.gt(after_id))
-                    .filter(
-                        audit_events::action
-                            .eq_any([audit_action::KEY_REVOKED, audit_action::API_ACCESS_DISABLED]),
-                    )
-                    .order(audit_events::id.asc())
-                    .limit(i64::from(limit))
-                    .select((
-                        audit_events::id,
-                        audit_events::at,
-                        audit_events::action,
-                        audit_events::account_id,
-                        audit_events::client_id,
-                    ))
-                    .load(c)
-                    .await
+                changes_after(after_id, i64::from(limit)).load(c).await
             })?;
         Ok(rows
             .into_iter()
@@ -128,5 +138,108 @@ impl Store {
                 }
             }
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apikeys_test_support::{Backend, TestDatabase};
+    use diesel::QueryableByName;
+    use diesel::query_builder::QueryFragment;
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+    use super::{IS_CHANGE, audit_action, changes_after};
+    use crate::db::{Connection, Database, DatabaseUrl, PoolOptions, run_blocking};
+
+    #[derive(QueryableByName)]
+    struct SqlitePlanStep {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct PostgresPlanLine {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+
+    /// The SQL diesel sends for one poll on `DB`, without the bind values it appends for debugging.
+    fn poll_sql<DB>(after_id: i64, limit: i64) -> String
+    where
+        DB: diesel::backend::Backend + Default,
+        DB::QueryBuilder: Default,
+        changes_after: QueryFragment<DB>,
+    {
+        let sql = diesel::debug_query::<DB, _>(&changes_after(after_id, limit)).to_string();
+        sql.split(" -- binds:").next().unwrap().to_owned()
+    }
+
+    /// The query plan of one poll of the feed, one line per step.
+    async fn poll_plan(backend: Backend) -> Vec<String> {
+        let database = TestDatabase::new(backend).await;
+        let url = DatabaseUrl::parse(database.url()).unwrap();
+        let db = Database::connect(&url, &PoolOptions::default()).unwrap();
+        db.migrate().await.unwrap();
+        let (after_id, limit) = (5_i64, 1_000_i64);
+        match &mut db.get().await.unwrap() {
+            Connection::Postgres(c) => {
+                // An empty table is cheapest to read whole; the question is whether the index
+                // can serve this query at all.
+                c.batch_execute("SET enable_seqscan = off").await.unwrap();
+                let sql = poll_sql::<diesel::pg::Pg>(after_id, limit);
+                diesel::sql_query(format!("EXPLAIN {sql}"))
+                    .bind::<BigInt, _>(after_id)
+                    .bind::<BigInt, _>(limit)
+                    .load::<PostgresPlanLine>(&mut **c)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|l| l.line)
+                    .collect()
+            }
+            Connection::Sqlite(c) => run_blocking(async {
+                let sql = poll_sql::<diesel::sqlite::Sqlite>(after_id, limit);
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind::<BigInt, _>(after_id)
+                    .bind::<BigInt, _>(limit)
+                    .load::<SqlitePlanStep>(&mut **c)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| s.detail)
+                    .collect()
+            }),
+        }
+    }
+
+    async fn a_poll_reads_the_changes_index(backend: Backend) {
+        let plan = poll_plan(backend).await;
+        assert!(
+            plan.iter()
+                .any(|line| line.contains("audit_events_changes")),
+            "{backend:?} plan: {plan:#?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_a_poll_reads_the_changes_index() {
+        a_poll_reads_the_changes_index(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(apikeys_postgres_tests),
+        ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
+    )]
+    async fn postgres_a_poll_reads_the_changes_index() {
+        a_poll_reads_the_changes_index(Backend::Postgres).await;
+    }
+
+    #[test]
+    fn the_index_condition_names_the_change_actions() {
+        for action in [audit_action::KEY_REVOKED, audit_action::API_ACCESS_DISABLED] {
+            assert!(IS_CHANGE.contains(&format!("'{action}'")), "{action}");
+        }
     }
 }

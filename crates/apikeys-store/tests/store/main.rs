@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod audit;
+mod changes;
 mod keys;
 mod pagination;
 mod rehash;
