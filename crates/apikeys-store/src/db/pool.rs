@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::QueueMode;
@@ -58,6 +59,20 @@ pub struct PoolUsage {
 pub struct Database {
     pools: Pools,
     url: DatabaseUrl,
+    /// SQLite takes one writer at a time. A second writer that meets the lock sleeps in SQLite's
+    /// busy handler, 1, 2, 5 ms and on up to 100 ms a step, however soon the lock frees, and
+    /// whoever tries at the right moment overtakes it. Writers of this process instead wait
+    /// here, in turn, and are woken when the previous one commits.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// How long a writer waits for its turn, as long as for a connection.
+    acquire_timeout: Duration,
+}
+
+/// A connection for one write transaction: on SQLite it holds this process's writer turn
+/// until dropped. See [`Database::get_for_write`].
+pub(crate) struct WriteConnection {
+    pub(crate) conn: Connection,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 #[derive(Clone)]
@@ -122,6 +137,8 @@ impl Database {
         Ok(Self {
             pools,
             url: url.clone(),
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            acquire_timeout: options.acquire_timeout,
         })
     }
 
@@ -166,6 +183,29 @@ impl Database {
             Pools::Sqlite(pool) => Connection::Sqlite(pool.get().await?),
         })
     }
+
+    /// A connection for a transaction that writes. On SQLite the caller first waits for its
+    /// turn among this process's writers (the turn before the connection, so no writer holds
+    /// a connection while it waits), bounded like the wait for a connection.
+    pub(crate) async fn get_for_write(&self) -> Result<WriteConnection, StoreError> {
+        let turn = match &self.pools {
+            Pools::Postgres(_) => None,
+            Pools::Sqlite(_) => Some(
+                tokio::time::timeout(
+                    self.acquire_timeout,
+                    Arc::clone(&self.sqlite_writer).lock_owned(),
+                )
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable("timed out waiting for the SQLite writer".into())
+                })?,
+            ),
+        };
+        Ok(WriteConnection {
+            conn: self.get().await?,
+            _turn: turn,
+        })
+    }
 }
 
 fn build_pool<C>(
@@ -207,4 +247,53 @@ pub(super) fn establish_sqlite_sync(path: &Path) -> ConnectionResult<diesel::Sql
     )
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use apikeys_test_support::{Backend, TestDatabase};
+    use diesel_async::SimpleAsyncConnection;
+
+    use super::*;
+    use crate::domain::{AccountId, Actor};
+    use crate::store::Store;
+
+    /// With SQLite's own wait for the lock switched off, any two writers of this process that
+    /// met in SQLite would fail with "database is locked"; taking turns, none meets another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writers_of_one_process_take_turns() {
+        let database = TestDatabase::new(Backend::Sqlite).await;
+        let url = DatabaseUrl::parse(database.url()).unwrap();
+        let db = Database::connect(&url, &PoolOptions::default()).unwrap();
+        db.migrate().await.unwrap();
+        let mut every_connection = Vec::new();
+        for _ in 0..SQLITE_MAX_CONNECTIONS {
+            let mut conn = db.get().await.unwrap();
+            let Connection::Sqlite(c) = &mut conn else {
+                unreachable!("a SQLite url")
+            };
+            super::super::run_blocking(c.batch_execute("PRAGMA busy_timeout = 0")).unwrap();
+            every_connection.push(conn);
+        }
+        drop(every_connection);
+
+        let store = Store::new(db);
+        let writers: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let account = AccountId::parse("account_id", &format!("acct-{n}")).unwrap();
+                    store
+                        .set_api_access(&account, true, &Actor::new("test"))
+                        .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer
+                .await
+                .unwrap()
+                .expect("a write that waited for its turn");
+        }
+    }
 }

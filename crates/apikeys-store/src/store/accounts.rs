@@ -37,8 +37,8 @@ impl Store {
             client_id: None,
             detail: serde_json::json!({ "api_access_enabled": enabled }).to_string(),
         };
-        let mut conn = self.db.get().await?;
-        let account = with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        let account = with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 let account = diesel::insert_into(accounts::table)
                     .values(&row)
@@ -59,7 +59,7 @@ impl Store {
             })
             .await
         })?;
-        drop(conn);
+        drop(write);
         if !enabled {
             self.publish(&Change::ApiAccessDisabled {
                 account_id: account.account_id.clone(),

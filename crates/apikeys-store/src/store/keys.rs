@@ -57,8 +57,8 @@ impl Store {
             .to_string(),
         };
         let account_id = new.account_id.as_str();
-        let mut conn = self.db.get().await?;
-        with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 let counted: Option<(bool, i64)> =
                     CountNewKey { account_id }.get_result(c).await.optional()?;
@@ -105,8 +105,8 @@ impl Store {
             client_id: Some(client_id.as_str()),
             detail: "{}".to_owned(),
         };
-        let mut conn = self.db.get().await?;
-        let key = with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        let key = with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 let key = diesel::update(
                     api_keys::table
@@ -135,7 +135,7 @@ impl Store {
             })
             .await
         })?;
-        drop(conn);
+        drop(write);
         self.publish(&Change::KeyRevoked {
             client_id: key.client_id.clone(),
         })
@@ -220,8 +220,8 @@ impl Store {
         old: &SecretHash,
         new: &SecretHash,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.db.get().await?;
-        let updated = with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        let updated = with_connection!(&mut write.conn, |c| {
             diesel::update(
                 api_keys::table
                     .filter(api_keys::client_id.eq(client_id.as_str()))
@@ -246,8 +246,8 @@ impl Store {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut conn = self.db.get().await?;
-        with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
                 for (client_id, used_at) in uses {
                     diesel::update(

@@ -22,8 +22,8 @@ pub struct SigningKeyRecord {
 
 impl Store {
     pub async fn insert_signing_key(&self, record: &SigningKeyRecord) -> Result<(), StoreError> {
-        let mut conn = self.db.get().await?;
-        with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        with_connection!(&mut write.conn, |c| {
             diesel::insert_into(signing_keys::table)
                 .values(record)
                 .execute(c)
@@ -54,8 +54,8 @@ impl Store {
         &self,
         before: NaiveDateTime,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.db.get().await?;
-        let deleted = with_connection!(&mut conn, |c| {
+        let mut write = self.db.get_for_write().await?;
+        let deleted = with_connection!(&mut write.conn, |c| {
             diesel::delete(signing_keys::table.filter(signing_keys::created_at.lt(before)))
                 .execute(c)
                 .await
