@@ -62,6 +62,9 @@ pub struct LoadResult {
     pub histogram: Histogram<u64>,
     /// CPU time (user + system, all threads) the server spent in the measured window.
     pub server_cpu: Option<Duration>,
+    /// Successful calls per second of each measured slice, in the order measured: one entry per
+    /// round once [`LoadResult::absorb`] has merged the rounds.
+    pub round_rps: Vec<f64>,
 }
 
 impl LoadResult {
@@ -75,6 +78,7 @@ impl LoadResult {
         self.errors += other.errors;
         self.measured += other.measured;
         self.server_cpu = self.server_cpu.zip(other.server_cpu).map(|(a, b)| a + b);
+        self.round_rps.extend(other.round_rps);
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -186,6 +190,7 @@ where
         measured: config.duration,
         histogram: new_histogram()?,
         server_cpu: None,
+        round_rps: Vec::new(),
     };
     for task in tasks {
         let result = task.await.context("load task panicked")?;
@@ -202,6 +207,7 @@ where
     if let Some(sampler) = server_cpu {
         total.server_cpu = sampler.await.context("CPU sampler panicked")?;
     }
+    total.round_rps.push(total.rps());
     Ok(total)
 }
 
@@ -282,5 +288,6 @@ mod tests {
         let cpu = result.server_cpu.expect("CPU time sampled");
         assert!(cpu > Duration::ZERO, "{cpu:?}");
         assert!(result.server_cpu_us_per_call().is_some());
+        assert_eq!(result.round_rps, vec![result.rps()]);
     }
 }

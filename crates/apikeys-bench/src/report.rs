@@ -10,6 +10,10 @@ use crate::scenarios::Scenario;
 use crate::scenarios::cold::Argon2Rate;
 use crate::scenarios::rss::RssReport;
 
+mod rounds;
+
+use self::rounds::RoundSpread;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub scenario: String,
@@ -33,6 +37,13 @@ pub struct Row {
     pub server_cpu_us: Option<f64>,
     /// `server_cpu_us` over the baseline row's (warm rows, against `a`).
     pub cpu_ratio: Option<f64>,
+    /// Calls per second of each round's slice (warm rows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub round_rps: Vec<f64>,
+    /// Each round's rate over `a`'s in the same round (warm rows): how far a slow spell of the
+    /// machine moved one round against the others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub round_ratios: Vec<f64>,
 }
 
 impl Row {
@@ -67,6 +78,8 @@ impl Row {
             p99_ratio: None,
             server_cpu_us: result.server_cpu_us_per_call(),
             cpu_ratio: None,
+            round_rps: result.round_rps.clone(),
+            round_ratios: Vec::new(),
         }
     }
 
@@ -89,6 +102,8 @@ impl Row {
             p99_ratio: None,
             server_cpu_us: None,
             cpu_ratio: None,
+            round_rps: Vec::new(),
+            round_ratios: Vec::new(),
         }
     }
 }
@@ -179,11 +194,11 @@ impl Report {
     /// Fills the ratio columns: warm rows against `a` at the same concurrency, argon2-bound rows
     /// against the raw argon2id rate.
     pub fn compute_ratios(&mut self) {
-        let bare: Vec<(usize, f64, u64, Option<f64>)> = self
+        let bare: Vec<Row> = self
             .rows
             .iter()
             .filter(|row| row.scenario == "a" && row.not_available.is_none())
-            .map(|row| (row.concurrency, row.rps, row.p99_us, row.server_cpu_us))
+            .cloned()
             .collect();
         let argon2 = self.argon2.clone();
         for row in &mut self.rows {
@@ -192,16 +207,23 @@ impl Report {
             }
             match row.scenario.as_str() {
                 "b1" | "b2" | "c1" | "c2" => {
-                    if let Some((_, rps, p99, cpu)) =
-                        bare.iter().find(|(c, _, _, _)| *c == row.concurrency)
-                    {
+                    if let Some(bare) = bare.iter().find(|a| a.concurrency == row.concurrency) {
                         row.baseline = Some("a".to_owned());
-                        row.rps_ratio = Some(row.rps / rps.max(1e-9));
-                        row.p99_ratio = Some(row.p99_us as f64 / (*p99).max(1) as f64);
+                        row.rps_ratio = Some(row.rps / bare.rps.max(1e-9));
+                        row.p99_ratio = Some(row.p99_us as f64 / bare.p99_us.max(1) as f64);
                         row.cpu_ratio = row
                             .server_cpu_us
-                            .zip(*cpu)
+                            .zip(bare.server_cpu_us)
                             .map(|(ours, bare)| ours / bare.max(1e-9));
+                        // Paired only when both sides ran the same rounds.
+                        if row.round_rps.len() == bare.round_rps.len() {
+                            row.round_ratios = row
+                                .round_rps
+                                .iter()
+                                .zip(&bare.round_rps)
+                                .map(|(ours, bare)| ours / bare.max(1e-9))
+                                .collect();
+                        }
                     }
                 }
                 "d" | "e" => {
@@ -234,13 +256,17 @@ impl Report {
                 .rows
                 .iter()
                 .find(|row| row.scenario == id && row.concurrency == TARGET_CONCURRENCY);
-            targets.push(ratio_target(
+            let mut rps_target = ratio_target(
                 format!("{id} {what}: RPS vs bare @{TARGET_CONCURRENCY}"),
                 row,
                 |row| row.rps_ratio,
                 |ratio| ratio >= min_rps,
                 format!(">= {min_rps:.2}"),
-            ));
+            );
+            if let Some(spread) = row.and_then(|row| RoundSpread::of(&row.round_ratios)) {
+                let _ = write!(rps_target.detail, "; {spread}");
+            }
+            targets.push(rps_target);
             if let Some(max_p99) = max_p99 {
                 targets.push(ratio_target(
                     format!("{id} {what}: p99 vs bare @{TARGET_CONCURRENCY}"),
@@ -487,7 +513,6 @@ fn ratio_target(
     }
 }
 
-/// The command line as typed, for the report.
 /// The command as typed, for the report, with any password in a URL argument (such as
 /// `--postgres-url postgres://user:password@host/db`) masked: reports get pasted and shared.
 pub fn command_line() -> String {
