@@ -37,7 +37,7 @@ pub struct Row {
     pub server_cpu_us: Option<f64>,
     /// `server_cpu_us` over the baseline row's (warm rows, against `a`).
     pub cpu_ratio: Option<f64>,
-    /// Calls per second of each round's slice (warm rows).
+    /// Calls per second of each measured slice, one per round, in the order measured.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub round_rps: Vec<f64>,
     /// Each round's rate over `a`'s in the same round (warm rows): how far a slow spell of the
