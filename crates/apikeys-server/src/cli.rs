@@ -322,8 +322,9 @@ pub struct VerificationArgs {
     )]
     pub failure_throttle_window_secs: u64,
 
-    /// How often the audit trail is polled for revocations made elsewhere, in milliseconds (the
-    /// safety net behind PostgreSQL LISTEN/NOTIFY).
+    /// The longest a revocation or suspension made elsewhere may go unseen here when its
+    /// PostgreSQL notification is lost, in milliseconds: the audit trail is polled twice in
+    /// this interval (the safety net behind LISTEN/NOTIFY).
     #[arg(
         long,
         env = "APIKEYS_REVOCATION_POLL_INTERVAL_MS",
