@@ -70,8 +70,9 @@ pub struct Authenticator {
 
 struct TokenVerifier {
     keys: VerificationKeys,
-    /// Keyed by a BLAKE3 digest of the token under a per-process key: tokens themselves are not
-    /// kept.
+    /// Keyed by a BLAKE3 digest of the token under a per-process key: tokens themselves are
+    /// not kept.
+    ///
     /// quick_cache, like the verification cache: moka's bookkeeping cost a measurable share of
     /// the hot path (see README, Performance).
     verified: QuickCache<[u8; 32], VerifiedToken>,

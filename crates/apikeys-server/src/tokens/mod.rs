@@ -89,8 +89,9 @@ pub struct AccessTokens {
     settings: TokenSettings,
     keys: RwLock<KeySet>,
     last_reload: Mutex<Option<Instant>>,
-    /// Keyed by a BLAKE3 digest of the token under a per-process key: tokens themselves are not
-    /// kept.
+    /// Keyed by a BLAKE3 digest of the token under a per-process key: tokens themselves are
+    /// not kept.
+    ///
     /// quick_cache (as the verification cache): a read is a lookup and a refcount, with no
     /// bookkeeping on the gateway's hot path; the time-to-live is checked on read.
     verified: quick_cache::sync::Cache<[u8; 32], Arc<SignedFacts>>,

@@ -18,8 +18,8 @@ pub struct CacheSettings {
 pub type SecretDigest = Digest;
 
 /// A verified key and, when it was verified with its secret, a keyed BLAKE3 digest of that
-/// secret under a random per-process key: the secret itself is never kept, and a digest is useless
-/// outside this process.
+/// secret under a random per-process key: the secret itself is never kept, and a digest is
+/// useless outside this process.
 #[derive(Clone)]
 pub struct CachedKey {
     pub key: Arc<VerifiedKey>,
