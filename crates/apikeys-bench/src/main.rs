@@ -69,15 +69,25 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5.0)]
     pub duration_secs: f64,
 
-    /// Unmeasured seconds before each measurement (each round's, for the warm scenarios).
+    /// Unmeasured seconds before each round's slice of d and e.
     #[arg(long, default_value_t = 0.5)]
     pub warmup_secs: f64,
 
     /// Rounds per concurrency in which the warm scenarios a, b1, b2, c1 and c2 take turns,
     /// each measured for duration/rounds: a slow spell of a shared machine then falls on both
-    /// sides of a ratio alike instead of on whichever scenario ran during it.
-    #[arg(long, default_value_t = 5)]
+    /// sides of a ratio alike instead of on whichever scenario ran during it. Many short turns
+    /// pair each slice with a bare slice close to it in time.
+    #[arg(long, default_value_t = 25)]
     pub rounds: usize,
+
+    /// Unmeasured seconds on a warm turn's fresh connections before its slice is measured.
+    #[arg(long, default_value_t = 0.1)]
+    pub turn_warmup_secs: f64,
+
+    /// Rounds in which d and e take turns with the raw argon2id baseline, each measured for
+    /// duration/rounds (at least 2 s in all: a hash takes tens of milliseconds).
+    #[arg(long, default_value_t = 5)]
+    pub cold_rounds: usize,
 
     /// Concurrencies (closed-loop tasks) for the warm scenarios a, b1, b2, c1, c2.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]

@@ -163,9 +163,14 @@ pub fn loadavg() -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub duration_secs: f64,
+    /// Before each slice of d and e and their raw argon2id baseline.
     pub warmup_secs: f64,
     /// Rounds in which the warm scenarios take turns.
     pub rounds: usize,
+    /// Before each warm turn's slice.
+    pub turn_warmup_secs: f64,
+    /// Rounds in which d and e take turns with the raw argon2id rate.
+    pub cold_rounds: usize,
     pub concurrency: Vec<usize>,
     pub cold_concurrency: Vec<usize>,
     pub max_channels: usize,
@@ -454,9 +459,11 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "settings: {} s measured per row (warm rows: in {} interleaved rounds, each after {} s warmup; others after one); channels per row = min(concurrency, {}); {} warm keys",
+            "settings: {} s measured per row (warm rows: in {} interleaved rounds, each after {} s warmup; d and e: in {} rounds with the raw argon2id rate, each after {} s); channels per row = min(concurrency, {}); {} warm keys",
             self.settings.duration_secs,
             self.settings.rounds,
+            self.settings.turn_warmup_secs,
+            self.settings.cold_rounds,
             self.settings.warmup_secs,
             self.settings.max_channels,
             self.settings.warm_keys

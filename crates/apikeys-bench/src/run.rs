@@ -74,7 +74,7 @@ impl Ctx {
     ) -> anyhow::Result<()> {
         let params = self.argon2_params;
         let threads = self.report.machine.nproc;
-        let rounds = self.args.rounds.max(1);
+        let rounds = self.args.cold_rounds.max(1);
         let mut config = self.load_config(concurrency);
         config.duration = Duration::from_secs_f64(self.args.duration_secs.max(2.0) / rounds as f64);
         eprintln!(
@@ -155,8 +155,8 @@ impl Ctx {
 }
 
 async fn run_all(args: RunArgs) -> anyhow::Result<()> {
-    if !(args.duration_secs > 0.0 && args.warmup_secs >= 0.0) {
-        bail!("--duration-secs must be > 0 and --warmup-secs >= 0");
+    if !(args.duration_secs > 0.0 && args.warmup_secs >= 0.0 && args.turn_warmup_secs >= 0.0) {
+        bail!("--duration-secs must be > 0, --warmup-secs and --turn-warmup-secs >= 0");
     }
     if args.concurrency.contains(&0) || args.cold_concurrency.contains(&0) {
         bail!("concurrency must be at least 1");
@@ -176,6 +176,8 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
                 duration_secs: args.duration_secs,
                 warmup_secs: args.warmup_secs,
                 rounds: args.rounds.max(1),
+                turn_warmup_secs: args.turn_warmup_secs,
+                cold_rounds: args.cold_rounds.max(1),
                 concurrency: args.concurrency.clone(),
                 cold_concurrency: args.cold_concurrency.clone(),
                 max_channels: args.max_channels,
@@ -401,7 +403,7 @@ async fn warm_phase(
             runnable.iter().map(|s| s.id()).collect::<Vec<_>>(),
             ctx.args.duration_secs,
             ctx.args.rounds.max(1),
-            ctx.args.warmup_secs
+            ctx.args.turn_warmup_secs
         );
     }
     // Rounds: the warm scenarios take turns, each measured for duration/rounds per round, so a
@@ -413,6 +415,7 @@ async fn warm_phase(
     for concurrency in ctx.args.concurrency.clone() {
         let mut slice = ctx.load_config(concurrency);
         slice.duration = slice.duration.div_f64(rounds as f64);
+        slice.warmup = Duration::from_secs_f64(ctx.args.turn_warmup_secs);
         let mut totals: Vec<(Scenario, LoadResult)> = Vec::new();
         for _round in 0..rounds {
             for &scenario in &runnable {

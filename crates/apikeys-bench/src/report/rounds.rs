@@ -81,6 +81,8 @@ mod tests {
                 duration_secs: 5.0,
                 warmup_secs: 0.5,
                 rounds: 4,
+                turn_warmup_secs: 0.1,
+                cold_rounds: 5,
                 concurrency: vec![64],
                 cold_concurrency: Vec::new(),
                 max_channels: 4,
