@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::{Validation, decode, decode_header};
@@ -8,6 +9,7 @@ use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Request, Status};
 
 use super::keys::VerificationKeys;
+use super::recent_callers;
 use crate::error::ApiError;
 use crate::keyed_digest::KeyedDigest;
 use crate::tls::ClientAllowList;
@@ -69,9 +71,11 @@ pub struct Authenticator {
 }
 
 struct TokenVerifier {
+    /// Tells this verifier's values apart in each thread's [`recent_callers`].
+    id: u64,
     keys: VerificationKeys,
     /// Keyed by a BLAKE3 digest of the token under a per-process key: tokens themselves are
-    /// not kept.
+    /// not kept here (each thread keeps the few it accepted last: see [`recent_callers`]).
     ///
     /// quick_cache, like the verification cache: moka's bookkeeping cost a measurable share of
     /// the hot path (see README, Performance).
@@ -89,8 +93,10 @@ struct CertificateCallers {
 
 impl Authenticator {
     pub fn new(keys: VerificationKeys) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             tokens: Arc::new(TokenVerifier {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 keys,
                 verified: QuickCache::new(VERIFIED_TOKENS),
                 digest: KeyedDigest::random(),
@@ -132,38 +138,46 @@ impl Authenticator {
     }
 
     fn authenticate_value(&self, value: &MetadataValue<Ascii>) -> Result<Arc<Caller>, ApiError> {
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::Unauthenticated("authorization metadata is not valid ASCII"))?;
-        let token = bearer_token(value).ok_or(ApiError::Unauthenticated(
-            "authorization metadata must be `Bearer <token>`",
-        ))?;
-        self.verify_remembered(token)
-    }
-
-    fn verify_remembered(&self, token: &str) -> Result<Arc<Caller>, ApiError> {
-        let verifier = &*self.tokens;
         // Unix seconds without chrono's calendar arithmetic, which showed in the per-call profile.
         let now = jsonwebtoken::get_current_timestamp() as i64;
+        let verifier = self.tokens.id;
+        if let Some(caller) = recent_callers::recall(verifier, value.as_bytes(), now) {
+            return Ok(caller);
+        }
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("authorization metadata is not valid ASCII"))?;
+        let token = bearer_token(text).ok_or(ApiError::Unauthenticated(
+            "authorization metadata must be `Bearer <token>`",
+        ))?;
+        let (caller, trusted_until) = self.verify_remembered(token, now)?;
+        recent_callers::remember(verifier, value.as_bytes(), &caller, trusted_until, now);
+        Ok(caller)
+    }
+
+    /// The caller and until when (unix seconds) the token is trusted without a new check.
+    fn verify_remembered(&self, token: &str, now: i64) -> Result<(Arc<Caller>, i64), ApiError> {
+        let verifier = &*self.tokens;
         let digest = verifier.digest.of(token.as_bytes());
         if let Some(known) = verifier.verified.get(&digest) {
             if now < known.trusted_until {
-                return Ok(known.caller);
+                return Ok((known.caller, known.trusted_until));
             }
             verifier.verified.remove(&digest);
         }
         let (caller, expires_at) = self.verify(token)?;
         let caller = Arc::new(caller);
+        let trusted_until = expires_at
+            .saturating_add(LEEWAY_SECONDS as i64)
+            .min(now.saturating_add(VERIFIED_TOKEN_TTL.as_secs() as i64));
         verifier.verified.insert(
             digest,
             VerifiedToken {
                 caller: Arc::clone(&caller),
-                trusted_until: expires_at
-                    .saturating_add(LEEWAY_SECONDS as i64)
-                    .min(now.saturating_add(VERIFIED_TOKEN_TTL.as_secs() as i64)),
+                trusted_until,
             },
         );
-        Ok(caller)
+        Ok((caller, trusted_until))
     }
 
     fn verify(&self, token: &str) -> Result<(Caller, i64), ApiError> {
@@ -351,6 +365,25 @@ mod tests {
             .authenticate(&MetadataMap::new())
             .unwrap_err();
         assert!(matches!(missing, ApiError::Unauthenticated(_)));
+    }
+
+    #[test]
+    fn a_value_one_authenticator_accepted_is_checked_again_by_another() {
+        let value = format!("Bearer {}", token(good_claims(), SECRET));
+        assert!(authenticator().authenticate(&metadata(&value)).is_ok());
+        // Same thread, another identity provider: the remembered value must not count.
+        let other = Authenticator::new(
+            VerificationKeys::from_provider(&IdentityProvider::Hs256Secret {
+                secret: b"another-secret-another-secret!!!".to_vec(),
+                issuer: "https://idp.test".into(),
+                audience: "apikeys".into(),
+            })
+            .unwrap(),
+        );
+        assert!(matches!(
+            other.authenticate(&metadata(&value)),
+            Err(ApiError::Unauthenticated(_))
+        ));
     }
 
     #[test]

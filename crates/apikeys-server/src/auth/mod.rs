@@ -7,6 +7,7 @@ mod local;
 mod policy;
 #[cfg(test)]
 mod proptests;
+mod recent_callers;
 
 pub use authenticator::{Authenticator, Caller};
 pub use keys::{IdentityProvider, VerificationKeys};
