@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod keyed_digest;
 mod metrics;
+mod now;
 mod request_timeout;
 mod revocation;
 mod rpc_layer;

@@ -27,6 +27,7 @@ pub use signing::{KEK_BYTES, Kek};
 use self::signing::SigningKey;
 use crate::error::ApiError;
 use crate::keyed_digest::KeyedDigest;
+use crate::now::Now;
 use crate::verification::{CredentialVerifier, VerifiedKey};
 
 /// Real tokens are ~400 bytes; longer input is refused before parsing.
@@ -189,10 +190,10 @@ impl AccessTokens {
             return Ok(None);
         }
         let digest = self.digest.of(token.as_bytes());
-        let cached = self
-            .verified
-            .get(&digest)
-            .filter(|facts| facts.verified_at.elapsed() < VERIFIED_TOKEN_TTL);
+        let now = Now::read();
+        let cached = self.verified.get(&digest).filter(|facts| {
+            now.instant().saturating_duration_since(facts.verified_at) < VERIFIED_TOKEN_TTL
+        });
         let facts = match cached {
             Some(facts) => facts,
             None => {
@@ -206,10 +207,10 @@ impl AccessTokens {
                 facts
             }
         };
-        if facts.expires_at <= chrono::Utc::now().timestamp() {
+        if facts.expires_at <= now.unix_seconds() {
             return Ok(None);
         }
-        let Some(key) = self.verifier.active_key(&facts.client_id).await? else {
+        let Some(key) = self.verifier.active_key(&facts.client_id, &now).await? else {
             return Ok(None);
         };
         if key.account_id() != &*facts.account_id {

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::VerifiedKey;
 use crate::keyed_digest::{Digest, KeyedDigest};
+use crate::now::Now;
 
 /// Size and lifetime of the verification cache. `max_entries` 0 disables it.
 #[derive(Debug, Clone, Copy)]
@@ -91,11 +92,11 @@ impl VerificationCache {
         self.digest.of(secret.as_bytes())
     }
 
-    pub fn get(&self, client_id: &ClientId) -> Option<CachedKey> {
+    pub fn get(&self, client_id: &ClientId, now: &Now) -> Option<CachedKey> {
         let entries = self.entries.as_ref()?;
         let key = CacheKey::of(client_id.as_str())?;
         let cached = entries.get(&key)?;
-        if cached.cached_at.elapsed() < self.ttl {
+        if now.instant().saturating_duration_since(cached.cached_at) < self.ttl {
             return Some(cached);
         }
         entries.remove(&key);

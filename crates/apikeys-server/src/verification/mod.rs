@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use apikeys_store::{ClientId, ClientSecret, KeyCredential, Store};
-use chrono::{NaiveDateTime, Utc};
 
 pub use cache::CacheSettings;
 pub use throttle::ThrottleSettings;
@@ -29,6 +28,7 @@ use self::cache::{CachedKey, SecretDigest, VerificationCache};
 use self::throttle::FailureThrottle;
 use crate::error::ApiError;
 use crate::metrics::{self, Credential};
+use crate::now::Now;
 use crate::secret_work::SecretWork;
 use crate::usage::UsageRecorder;
 
@@ -97,15 +97,15 @@ impl CredentialVerifier {
             return Ok(Verdict::Inactive(InactiveReason::Malformed));
         };
         let digest = self.cache.digest(secret);
-        let now = Utc::now().naive_utc();
-        let cached = self.cache.get(&client_id);
+        let now = Now::read();
+        let cached = self.cache.get(&client_id, &now);
         let matched = cached.as_ref().and_then(|cached| cached.matches(&digest));
         metrics::record_cache_lookup(Credential::ClientSecret, matched.is_some());
         if let Some(cached) = cached {
             match matched {
-                Some(true) if cached.key.usable_at(now) => {
-                    self.usage.record(&client_id, now);
-                    return Ok(Verdict::Active(Arc::clone(&cached.key)));
+                Some(true) if cached.key.usable_at(&now) => {
+                    self.note_use(&client_id, &cached.key, &now);
+                    return Ok(Verdict::Active(cached.key));
                 }
                 Some(true) => {
                     self.cache.evict(client_id.as_str());
@@ -137,7 +137,7 @@ impl CredentialVerifier {
         client_id: ClientId,
         secret: ClientSecret,
         digest: SecretDigest,
-        now: NaiveDateTime,
+        now: Now,
     ) -> Result<Verdict, ApiError> {
         let epoch = self.eviction_epoch.load(Ordering::Acquire);
         let credential = self.store.find_credential(&client_id).await?;
@@ -174,7 +174,7 @@ impl CredentialVerifier {
                 stored,
             );
         }
-        let Some(key) = usable_key(credential, now) else {
+        let Some(key) = usable_key(credential, &now) else {
             return Ok(Verdict::Inactive(InactiveReason::Unusable));
         };
         if self.eviction_epoch.load(Ordering::Acquire) == epoch {
@@ -183,23 +183,23 @@ impl CredentialVerifier {
                 CachedKey::with_digest(Arc::clone(&key), digest),
             );
         }
-        self.usage.record(&client_id, now);
+        self.note_use(&client_id, &key, &now);
         Ok(Verdict::Active(key))
     }
 
     /// Whether the key behind an already authenticated client id (e.g. the subject of a valid
-    /// access token) is still usable: not revoked, not expired, account not suspended.
+    /// access token) is still usable at `now`: not revoked, not expired, account not suspended.
     pub async fn active_key(
         &self,
         client_id: &ClientId,
+        now: &Now,
     ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
-        let now = Utc::now().naive_utc();
-        let cached = self.cache.get(client_id);
+        let cached = self.cache.get(client_id, now);
         metrics::record_cache_lookup(Credential::AccessToken, cached.is_some());
         if let Some(cached) = cached {
             if cached.key.usable_at(now) {
-                self.usage.record(client_id, now);
-                return Ok(Some(Arc::clone(&cached.key)));
+                self.note_use(client_id, &cached.key, now);
+                return Ok(Some(cached.key));
             }
             self.cache.evict(client_id.as_str());
             return Ok(None);
@@ -211,7 +211,7 @@ impl CredentialVerifier {
     async fn load_key(
         &self,
         client_id: &ClientId,
-        now: NaiveDateTime,
+        now: &Now,
     ) -> Result<Option<Arc<VerifiedKey>>, ApiError> {
         let epoch = self.eviction_epoch.load(Ordering::Acquire);
         let Some(credential) = self.store.find_credential(client_id).await? else {
@@ -226,8 +226,15 @@ impl CredentialVerifier {
                 CachedKey::without_digest(Arc::clone(&key)),
             );
         }
-        self.usage.record(client_id, now);
+        self.note_use(client_id, &key, now);
         Ok(Some(key))
+    }
+
+    /// Notes the use for `last_used_at`, once per key and second.
+    fn note_use(&self, client_id: &ClientId, key: &VerifiedKey, now: &Now) {
+        if key.first_use_in_second(now) {
+            self.usage.record(client_id, now.naive_utc());
+        }
     }
 
     /// Forgets a revoked key.
@@ -243,8 +250,8 @@ impl CredentialVerifier {
     }
 }
 
-fn usable_key(credential: KeyCredential, now: NaiveDateTime) -> Option<Arc<VerifiedKey>> {
-    if !credential.is_usable_at(now) {
+fn usable_key(credential: KeyCredential, now: &Now) -> Option<Arc<VerifiedKey>> {
+    if !credential.is_usable_at(now.naive_utc()) {
         return None;
     }
     let key = credential.key;

@@ -217,7 +217,7 @@ async fn the_cached_path_does_not_carry_the_slow_paths_state() {
     let s = setup(5).await;
     let slow_path = std::mem::size_of_val(&s.store.find_credential(&s.client_id));
     let verify = std::mem::size_of_val(&s.verifier.verify_secret("akc_x", "aks_y"));
-    let active = std::mem::size_of_val(&s.verifier.active_key(&s.client_id));
+    let active = std::mem::size_of_val(&s.verifier.active_key(&s.client_id, &Now::read()));
     assert!(
         verify < slow_path && active < slow_path,
         "verify_secret {verify} B, active_key {active} B, store lookup alone {slow_path} B"

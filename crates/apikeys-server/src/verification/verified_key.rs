@@ -2,16 +2,25 @@
 //! (100 000 by default), so the three strings share one allocation: separate `String`s made
 //! the cache cost about 480 bytes per key, mostly allocator overhead.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use chrono::NaiveDateTime;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::now::{Now, unix_nanos_of};
+
+#[derive(Debug)]
 pub struct VerifiedKey {
     /// `client_id`, `account_id` and `email`, back to back.
     text: Box<str>,
     account_start: u32,
     email_start: u32,
     pub created_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
+    /// The expiry as Unix nanoseconds (`i64::MAX`: none), compared on every use without
+    /// calendar arithmetic.
+    expires_unix_nanos: i64,
+    /// The Unix second (low 32 bits) in which a use of this key was last noted for
+    /// `last_used_at`; see [`VerifiedKey::first_use_in_second`].
+    use_noted_in: AtomicU32,
 }
 
 impl VerifiedKey {
@@ -33,7 +42,8 @@ impl VerifiedKey {
             account_start: offset(client_id.len()),
             email_start: offset(client_id.len() + account_id.len()),
             created_at,
-            expires_at,
+            expires_unix_nanos: expires_at.map_or(i64::MAX, unix_nanos_of),
+            use_noted_in: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -49,8 +59,19 @@ impl VerifiedKey {
         self.part(self.email_start, u32::MAX)
     }
 
-    pub(super) fn usable_at(&self, now: NaiveDateTime) -> bool {
-        self.expires_at.is_none_or(|expiry| expiry > now)
+    pub(super) fn usable_at(&self, now: &Now) -> bool {
+        self.expires_unix_nanos > now.unix_nanos()
+    }
+
+    /// True for the first use of this key in each second, which is then noted for
+    /// `last_used_at`. Later uses in the same second are not: noting every use took a lock that
+    /// every thread shares and a map write per call, for a time only ever shown to the second.
+    /// An entry of its own per key, written at most once a second, is not shared that way.
+    pub(super) fn first_use_in_second(&self, now: &Now) -> bool {
+        // The low 32 bits tell seconds apart; only equality is asked of them.
+        let second = now.unix_seconds() as u32;
+        self.use_noted_in.load(Ordering::Relaxed) != second
+            && self.use_noted_in.swap(second, Ordering::Relaxed) != second
     }
 
     fn part(&self, start: u32, end: u32) -> &str {
@@ -77,5 +98,49 @@ mod tests {
             (empty.client_id(), empty.account_id(), empty.email()),
             ("akc_y", "", "")
         );
+    }
+
+    #[test]
+    fn usable_until_the_expiry_to_the_nanosecond() {
+        let now = Now::read();
+        let at = now.naive_utc();
+        let expiring = |offset: i64| {
+            VerifiedKey::new(
+                "akc_x",
+                "acme",
+                "ops@acme.com",
+                at,
+                Some(at + chrono::Duration::nanoseconds(offset)),
+            )
+        };
+        assert!(expiring(1).usable_at(&now));
+        assert!(!expiring(0).usable_at(&now));
+        assert!(!expiring(-1).usable_at(&now));
+        assert!(VerifiedKey::new("akc_x", "acme", "ops@acme.com", at, None).usable_at(&now));
+    }
+
+    #[test]
+    fn a_use_is_noted_once_per_second() {
+        let key = VerifiedKey::new(
+            "akc_x",
+            "acme",
+            "ops@acme.com",
+            Now::read().naive_utc(),
+            None,
+        );
+        let now = Now::read();
+        assert!(key.first_use_in_second(&now));
+        assert!(!key.first_use_in_second(&now));
+        let later = now_plus_seconds(now, 1);
+        assert!(key.first_use_in_second(&later));
+        assert!(!key.first_use_in_second(&later));
+        assert!(
+            key.first_use_in_second(&now),
+            "a clock set back counts as another second"
+        );
+    }
+
+    fn now_plus_seconds(now: Now, seconds: i64) -> Now {
+        Now::at_unix_nanos_for_tests(now.unix_nanos() + seconds * 1_000_000_000)
     }
 }
