@@ -7,8 +7,9 @@
 //! thread accepted before, and a reference count only this thread writes.
 //!
 //! Unlike the shared cache, this keeps the values themselves: at most [`PER_THREAD`] per
-//! thread, each at most the longest token accepted, for no longer than the shared cache
-//! trusts them. A thread only ever finds values it verified or found in the shared cache.
+//! thread, each no longer than the longest token accepted, trusted no longer than the shared
+//! cache trusts them, and kept until replaced or found expired. A thread only ever finds values
+//! it verified or found in the shared cache itself.
 
 use std::cell::RefCell;
 use std::sync::Arc;
