@@ -47,7 +47,7 @@ pub(super) fn recall(verifier: u64, value: &[u8], now: i64) -> Option<Arc<Caller
         if now < recent[index].trusted_until {
             Some(Arc::clone(&recent[index].caller))
         } else {
-            recent.swap_remove(index);
+            recent.remove(index);
             None
         }
     })
@@ -136,6 +136,36 @@ mod tests {
         let again = recall(1, b"Bearer 2", 150).expect("re-remembered");
         assert_eq!(again.subject, "again");
         RECENT.with(|recent| assert_eq!(recent.borrow().len(), PER_THREAD));
+    }
+
+    #[test]
+    fn forgetting_an_expired_value_keeps_the_others_in_order() {
+        remember(1, b"Bearer a", &caller("a"), 10, 0);
+        for name in ["b", "c", "d"] {
+            remember(
+                1,
+                format!("Bearer {name}").as_bytes(),
+                &caller(name),
+                100,
+                0,
+            );
+        }
+        assert!(
+            recall(1, b"Bearer a", 20).is_none(),
+            "expired, and forgotten"
+        );
+        remember(1, b"Bearer e", &caller("e"), 100, 20);
+        remember(1, b"Bearer f", &caller("f"), 100, 20);
+        assert!(
+            recall(1, b"Bearer b", 21).is_none(),
+            "the oldest left went first"
+        );
+        for name in ["c", "d", "e", "f"] {
+            assert!(
+                recall(1, format!("Bearer {name}").as_bytes(), 21).is_some(),
+                "{name}"
+            );
+        }
     }
 
     #[test]
