@@ -8,11 +8,11 @@ use serde::Deserialize;
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Request, Status};
 
+use super::client_certs::ClientAllowList;
 use super::keys::VerificationKeys;
 use super::recent_callers;
+use crate::crypto::keyed_digest::KeyedDigest;
 use crate::error::ApiError;
-use crate::keyed_digest::KeyedDigest;
-use crate::tls::ClientAllowList;
 
 /// Real caller tokens are well under this; longer ones are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -78,7 +78,7 @@ struct TokenVerifier {
     /// not kept here (each thread keeps the few it accepted last: see [`recent_callers`]).
     ///
     /// quick_cache, like the verification cache: moka's bookkeeping cost a measurable share of
-    /// the hot path (see README, Performance).
+    /// the hot path (see docs/architecture.md).
     verified: QuickCache<[u8; 32], VerifiedToken>,
     digest: KeyedDigest,
 }
@@ -138,7 +138,7 @@ impl Authenticator {
     }
 
     fn authenticate_value(&self, value: &MetadataValue<Ascii>) -> Result<Arc<Caller>, ApiError> {
-        // Unix seconds without chrono's calendar arithmetic, which showed in the per-call profile.
+        // Unix seconds without chrono's calendar arithmetic: this runs on every call.
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let verifier = self.tokens.id;
         if let Some(caller) = recent_callers::recall(verifier, value.as_bytes(), now) {

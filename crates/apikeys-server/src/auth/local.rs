@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
 
 use super::keys::VerificationKeys;
-use crate::secret_file::{self, SecretFileError};
+use crate::crypto::key_file::{self, KeyFileError};
 
 pub(crate) const LOCAL_ISSUER: &str = "apikeys-local";
 pub(crate) const LOCAL_AUDIENCE: &str = "apikeys";
@@ -23,14 +23,20 @@ pub struct LocalSigningKey {
 #[derive(Debug, thiserror::Error)]
 pub enum LocalKeyError {
     #[error("local signing key: {0}")]
-    File(#[from] SecretFileError),
+    File(#[from] KeyFileError),
+    #[error(
+        "no local-mode signing key at {0}: `apikeys serve` creates it at its first start in \
+         local mode; run `apikeys token` with the server's --database-url (the key sits beside \
+         the SQLite file) or name the key with --local-signing-key-file"
+    )]
+    Missing(String),
     #[error("cannot sign the token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
 /// What `apikeys token` puts in a caller token.
 #[derive(Debug, Clone)]
-pub struct TokenRequest {
+pub struct CallerTokenRequest {
     pub subject: String,
     pub email: Option<String>,
     pub account_id: Option<String>,
@@ -63,9 +69,21 @@ impl LocalSigningKey {
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, LocalKeyError> {
         Ok(Self {
-            secret: secret_file::load_or_create(path, KEY_BYTES)?,
+            secret: key_file::load_or_create(path, KEY_BYTES)?,
             path: path.to_owned(),
         })
+    }
+
+    /// Reads the key file the server made; never creates one, so a token minted with a key the
+    /// server does not have cannot happen silently.
+    pub fn load(path: &Path) -> Result<Self, LocalKeyError> {
+        match key_file::load_existing(path, KEY_BYTES)? {
+            Some(secret) => Ok(Self {
+                secret,
+                path: path.to_owned(),
+            }),
+            None => Err(LocalKeyError::Missing(path.display().to_string())),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -76,7 +94,7 @@ impl LocalSigningKey {
         VerificationKeys::hs256(self.secret.expose_secret(), LOCAL_ISSUER, LOCAL_AUDIENCE)
     }
 
-    pub fn mint(&self, request: &TokenRequest) -> Result<String, LocalKeyError> {
+    pub fn mint(&self, request: &CallerTokenRequest) -> Result<String, LocalKeyError> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(request.ttl_seconds).unwrap_or(i64::MAX / 2);
         let claims = LocalClaims {
@@ -112,7 +130,7 @@ mod tests {
         let path = dir.path().join("apikeys.db.signing-key");
         let key = LocalSigningKey::load_or_create(&path).unwrap();
         let token = key
-            .mint(&TokenRequest {
+            .mint(&CallerTokenRequest {
                 subject: "jo".into(),
                 email: None,
                 account_id: Some("acme".into()),

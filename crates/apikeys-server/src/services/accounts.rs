@@ -2,11 +2,11 @@ use std::sync::Arc;
 
 use apikeys_proto::pb;
 use apikeys_proto::pb::account_service_server::AccountService;
-use apikeys_store::{AccountId, Actor, Store};
+use apikeys_store::{Actor, Store};
 use tonic::{Request, Response, Status};
-use tracing::{Span, field, instrument};
+use tracing::{field, instrument};
 
-use super::{caller, convert};
+use super::{account_in_span, caller, convert};
 use crate::auth::{Caller, authorize_staff};
 use crate::error::ApiError;
 use crate::verification::CredentialVerifier;
@@ -27,8 +27,7 @@ impl AccountServiceImpl {
         request: pb::SetApiAccessRequest,
     ) -> Result<pb::Account, ApiError> {
         authorize_staff(caller)?;
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
+        let account_id = account_in_span(&request.account_id)?;
         let account = self
             .store
             .set_api_access(&account_id, request.enabled, &Actor::new(&caller.subject))
@@ -46,8 +45,7 @@ impl AccountServiceImpl {
         request: pb::GetAccountRequest,
     ) -> Result<pb::Account, ApiError> {
         authorize_staff(caller)?;
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
+        let account_id = account_in_span(&request.account_id)?;
         Ok(match self.store.get_account(&account_id).await? {
             Some(account) => convert::account(account),
             // Never switched on: API access is off, and there is no change time to report.

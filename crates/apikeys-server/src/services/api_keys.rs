@@ -3,18 +3,17 @@ use std::sync::Arc;
 use apikeys_proto::pb;
 use apikeys_proto::pb::api_key_service_server::ApiKeyService;
 use apikeys_store::{
-    AccountId, Actor, AuditPageRequest, ClientId, ClientSecret, DisplayName, Email, NewKey,
-    PageRequest, Store,
+    Actor, AuditPageRequest, ClientId, ClientSecret, DisplayName, Email, NewKey, PageRequest, Store,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
-use super::{caller, convert};
-use crate::auth::{Caller, authorize_key_management};
+use super::{caller, convert, managed_account};
+use crate::auth::Caller;
+use crate::crypto::HashingPool;
 use crate::error::ApiError;
-use crate::secret_work::SecretWork;
-use crate::usage::UsageRecorder;
 use crate::verification::CredentialVerifier;
+use crate::verification::usage::UsageRecorder;
 
 /// Per-account limits on keys.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +23,7 @@ pub struct KeyLimits {
 
 pub struct ApiKeyServiceImpl {
     store: Store,
-    secrets: Arc<SecretWork>,
+    secrets: Arc<HashingPool>,
     usage: Arc<UsageRecorder>,
     verifier: Arc<CredentialVerifier>,
     limits: KeyLimits,
@@ -33,7 +32,7 @@ pub struct ApiKeyServiceImpl {
 impl ApiKeyServiceImpl {
     pub fn new(
         store: Store,
-        secrets: Arc<SecretWork>,
+        secrets: Arc<HashingPool>,
         usage: Arc<UsageRecorder>,
         verifier: Arc<CredentialVerifier>,
         limits: KeyLimits,
@@ -52,9 +51,7 @@ impl ApiKeyServiceImpl {
         caller: &Caller,
         request: pb::CreateKeyRequest,
     ) -> Result<pb::CreateKeyResponse, ApiError> {
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
-        authorize_key_management(caller, &account_id)?;
+        let account_id = managed_account(caller, &request.account_id)?;
         let email = Email::parse("email", &request.email)?;
         let display_name = DisplayName::parse("display_name", &request.display_name)?;
 
@@ -85,9 +82,7 @@ impl ApiKeyServiceImpl {
         caller: &Caller,
         request: pb::ListKeysRequest,
     ) -> Result<pb::ListKeysResponse, ApiError> {
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
-        authorize_key_management(caller, &account_id)?;
+        let account_id = managed_account(caller, &request.account_id)?;
         let page = PageRequest::parse(&account_id, request.page_size, &request.page_token)?;
         let page = self.store.list_active_keys(&account_id, &page).await?;
         Ok(pb::ListKeysResponse {
@@ -111,9 +106,7 @@ impl ApiKeyServiceImpl {
         caller: &Caller,
         request: pb::RevokeKeyRequest,
     ) -> Result<pb::RevokeKeyResponse, ApiError> {
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
-        authorize_key_management(caller, &account_id)?;
+        let account_id = managed_account(caller, &request.account_id)?;
         // A well-bounded id in another format names no key of ours: not found, like any other.
         let client_id = ClientId::parse_reference("client_id", &request.client_id)?
             .ok_or(ApiError::KeyNotFound)?;
@@ -136,9 +129,7 @@ impl ApiKeyServiceImpl {
         caller: &Caller,
         request: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse, ApiError> {
-        let account_id = AccountId::parse("account_id", &request.account_id)?;
-        Span::current().record("account_id", account_id.as_str());
-        authorize_key_management(caller, &account_id)?;
+        let account_id = managed_account(caller, &request.account_id)?;
         let page = AuditPageRequest::parse(&account_id, request.page_size, &request.page_token)?;
         let page = self.store.list_audit_events(&account_id, &page).await?;
         Ok(pb::ListAuditEventsResponse {

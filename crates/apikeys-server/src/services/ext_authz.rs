@@ -20,11 +20,11 @@ use tracing::{Instrument as _, Span, field};
 
 use self::credentials::{Credentials, RequestHeaders};
 use super::caller;
+use crate::access_tokens::AccessTokens;
 use crate::auth::authorize_introspection;
 use crate::error::ApiError;
-use crate::metrics::{self, Decider, Outcome};
-use crate::tokens::AccessTokens;
-use crate::verification::{CredentialVerifier, Verdict, VerifiedKey};
+use crate::telemetry::metrics::{self, Decider, Outcome};
+use crate::verification::{self, CredentialVerifier, Verdict, VerifiedKey};
 
 /// Which request headers carry credentials and which ones tell the upstream whose key it was.
 /// Names are lower case, as Envoy keys its header map.
@@ -129,7 +129,7 @@ impl ExtAuthzService {
             }
             Credentials::ClientSecret { client_id, secret } => {
                 let verdict = self.verifier.verify_secret(&client_id, &secret).await;
-                metrics::record_outcome(Decider::Check, Outcome::of_verdict(&verdict));
+                metrics::record_outcome(Decider::Check, verification::outcome(&verdict));
                 match verdict? {
                     Verdict::Active(key) => Ok(Some(key)),
                     Verdict::Inactive(reason) => {

@@ -5,9 +5,9 @@ use apikeys_proto::pb::token_service_server::TokenService;
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
+use crate::access_tokens::AccessTokens;
 use crate::auth::{Authenticator, authorize_introspection};
 use crate::error::ApiError;
-use crate::tokens::AccessTokens;
 use crate::verification::{CredentialVerifier, InactiveReason, Verdict};
 
 /// One message for every bad credential: nothing to learn from it.

@@ -6,8 +6,8 @@ use quick_cache::sync::Cache;
 use subtle::ConstantTimeEq;
 
 use super::VerifiedKey;
-use crate::keyed_digest::{Digest, KeyedDigest};
-use crate::now::Now;
+use crate::crypto::keyed_digest::{Digest, KeyedDigest};
+use crate::verification::clock::Now;
 
 /// Size and lifetime of the verification cache. `max_entries` 0 disables it.
 #[derive(Debug, Clone, Copy)]

@@ -9,10 +9,13 @@
 //! 5. Repeated failures for one client id are throttled before they reach argon2.
 
 mod cache;
+pub mod clock;
 mod rehash;
+pub mod revocation_feed;
 #[cfg(test)]
 mod tests;
 mod throttle;
+pub mod usage;
 mod verified_key;
 
 use std::sync::Arc;
@@ -26,11 +29,11 @@ pub use verified_key::VerifiedKey;
 
 use self::cache::{CachedKey, SecretDigest, VerificationCache};
 use self::throttle::FailureThrottle;
+use crate::crypto::HashingPool;
 use crate::error::ApiError;
-use crate::metrics::{self, Credential};
-use crate::now::Now;
-use crate::secret_work::SecretWork;
-use crate::usage::UsageRecorder;
+use crate::telemetry::metrics::{self, Credential, Outcome};
+use crate::verification::clock::Now;
+use crate::verification::usage::UsageRecorder;
 
 /// The outcome of a verification. Why a credential is inactive is for logs and metrics only.
 #[derive(Debug, Clone)]
@@ -58,9 +61,19 @@ impl InactiveReason {
     }
 }
 
+/// The metrics outcome of a client-secret verification.
+pub fn outcome<E>(verdict: &Result<Verdict, E>) -> Outcome {
+    match verdict {
+        Ok(Verdict::Active(_)) => Outcome::Active,
+        Ok(Verdict::Inactive(InactiveReason::Throttled)) => Outcome::Throttled,
+        Ok(Verdict::Inactive(_)) => Outcome::Inactive,
+        Err(_) => Outcome::Error,
+    }
+}
+
 pub struct CredentialVerifier {
     store: Store,
-    secrets: Arc<SecretWork>,
+    secrets: Arc<HashingPool>,
     usage: Arc<UsageRecorder>,
     cache: VerificationCache,
     throttle: FailureThrottle,
@@ -70,7 +83,7 @@ pub struct CredentialVerifier {
 impl CredentialVerifier {
     pub fn new(
         store: Store,
-        secrets: Arc<SecretWork>,
+        secrets: Arc<HashingPool>,
         usage: Arc<UsageRecorder>,
         cache: CacheSettings,
         throttle: ThrottleSettings,

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use apikeys_store::{ClientId, ClientSecret, SecretHash, Store};
 
-use crate::secret_work::SecretWork;
+use crate::crypto::HashingPool;
 
 /// Hashes `secret` with the current parameters on the hashing pool and swaps it in for `old`,
 /// off the caller's path. Best effort: a full pool, a store error or a concurrent swap by
 /// another replica leaves the old hash in place, and the next verification tries again.
 pub fn spawn(
     store: Store,
-    secrets: Arc<SecretWork>,
+    secrets: Arc<HashingPool>,
     client_id: ClientId,
     secret: ClientSecret,
     old: SecretHash,

@@ -55,7 +55,7 @@ async fn setup(throttle_after: u32) -> Setup {
         )
         .await
         .unwrap();
-    let secrets = Arc::new(SecretWork::new(hasher, 1, 8).unwrap());
+    let secrets = Arc::new(HashingPool::new(hasher, 1, 8).unwrap());
     let verifier = CredentialVerifier::new(
         store.clone(),
         secrets,
@@ -210,8 +210,8 @@ async fn malformed_input_is_inactive() {
     }
 }
 
-/// The cached path's futures stay small: the store and hashing path is boxed. Inline, its
-/// state (2.8 KB in a release build) was part of every call's future and copied at each await.
+/// The cached path's futures stay small: the store and hashing path is boxed, so its state (a
+/// few KB) is not part of every call's future, copied at each await.
 #[tokio::test]
 async fn the_cached_path_does_not_carry_the_slow_paths_state() {
     let s = setup(5).await;

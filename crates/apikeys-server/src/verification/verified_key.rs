@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::NaiveDateTime;
 
-use crate::now::{Now, unix_nanos_of};
+use crate::verification::clock::{Now, unix_nanos_of};
 
 #[derive(Debug)]
 pub struct VerifiedKey {
@@ -64,9 +64,10 @@ impl VerifiedKey {
     }
 
     /// True for the first use of this key in each second, which is then noted for
-    /// `last_used_at`. Later uses in the same second are not: noting every use took a lock that
-    /// every thread shares and a map write per call, for a time only ever shown to the second.
-    /// An entry of its own per key, written at most once a second, is not shared that way.
+    /// `last_used_at`. Later uses in the same second are not: noting every use would take a
+    /// lock every thread shares and a map write per call, for a time only ever shown to the
+    /// second. An entry of its own per key, written at most once a second, is not shared that
+    /// way.
     pub(super) fn first_use_in_second(&self, now: &Now) -> bool {
         // The low 32 bits tell seconds apart; only equality is asked of them.
         let second = now.unix_seconds() as u32;

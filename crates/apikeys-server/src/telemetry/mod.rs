@@ -20,8 +20,17 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::LogFormat;
-use crate::{metrics, rpc_layer};
+pub mod metrics;
+
+/// Target of the per-RPC span and `rpc finished` event (`RUST_LOG=apikeys::rpc=debug`).
+pub const RPC_TARGET: &str = "apikeys::rpc";
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 const DEFAULT_SERVICE_NAME: &str = "apikeys";
 /// Only our own spans and events become OpenTelemetry data, at `info` and above whatever
@@ -34,7 +43,7 @@ fn traced(metadata: &tracing::Metadata<'_>) -> bool {
     target.starts_with("apikeys")
         && (*metadata.level() <= tracing::Level::INFO
             || (metadata.is_span()
-                && (target == rpc_layer::TARGET || target.starts_with("apikeys::services"))))
+                && (target == RPC_TARGET || target.starts_with("apikeys::services"))))
 }
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);

@@ -4,8 +4,8 @@
 //!
 //! The threads are dedicated (`argon2-N`), not tokio's blocking pool: every job allocates the
 //! argon2 memory (m KiB, 19 MiB by default), and on whichever of tokio's up to 512 blocking
-//! threads it ran, the allocator kept that block in that thread's arena. Under a brute-force
-//! attack that was hundreds of MiB; with `workers` fixed threads it is at most `workers` blocks.
+//! threads it ran, the allocator would keep that block in that thread's arena: hundreds of MiB
+//! under a brute-force attack. With `workers` fixed threads it is at most `workers` blocks.
 //!
 //! Admitted jobs wait in the threads' own queue, so a thread that finishes a hash takes the next
 //! one at once, without going to sleep and waiting for an async task to hand it over. A job
@@ -19,11 +19,11 @@ use std::time::Instant;
 use apikeys_store::{ClientSecret, SecretHash, SecretHasher, StoreError};
 
 use crate::error::ApiError;
-use crate::metrics;
+use crate::telemetry::metrics;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub struct SecretWork {
+pub struct HashingPool {
     hasher: SecretHasher,
     /// The dedicated hashing threads' queue; they exit when it is dropped.
     jobs: crossbeam_channel::Sender<Job>,
@@ -35,7 +35,7 @@ pub struct SecretWork {
     decoy_hash: SecretHash,
 }
 
-impl SecretWork {
+impl HashingPool {
     pub fn new(
         hasher: SecretHasher,
         workers: usize,
@@ -189,14 +189,14 @@ mod tests {
 
     use super::*;
 
-    fn work(workers: usize, queued: usize) -> Arc<SecretWork> {
+    fn work(workers: usize, queued: usize) -> Arc<HashingPool> {
         let hasher = SecretHasher::new(HashingParams {
             memory_kib: 1024,
             iterations: 2,
             parallelism: 1,
         })
         .unwrap();
-        Arc::new(SecretWork::new(hasher, workers, queued).unwrap())
+        Arc::new(HashingPool::new(hasher, workers, queued).unwrap())
     }
 
     #[tokio::test]

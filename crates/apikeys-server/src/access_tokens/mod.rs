@@ -25,9 +25,9 @@ use tokio::sync::Mutex;
 pub use signing::{KEK_BYTES, Kek};
 
 use self::signing::SigningKey;
+use crate::crypto::keyed_digest::KeyedDigest;
 use crate::error::ApiError;
-use crate::keyed_digest::KeyedDigest;
-use crate::now::Now;
+use crate::verification::clock::Now;
 use crate::verification::{CredentialVerifier, VerifiedKey};
 
 /// Real tokens are ~400 bytes; longer input is refused before parsing.

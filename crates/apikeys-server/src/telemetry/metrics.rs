@@ -12,8 +12,6 @@ use apikeys_store::Database;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 
-use crate::verification::{InactiveReason, Verdict};
-
 /// Instrumentation scope of every instrument below.
 const METER_NAME: &str = "apikeys";
 
@@ -137,16 +135,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a client-secret verification.
-    pub fn of_verdict<E>(verdict: &Result<Verdict, E>) -> Self {
-        match verdict {
-            Ok(Verdict::Active(_)) => Self::Active,
-            Ok(Verdict::Inactive(InactiveReason::Throttled)) => Self::Throttled,
-            Ok(Verdict::Inactive(_)) => Self::Inactive,
-            Err(_) => Self::Error,
-        }
-    }
-
     /// The outcome of a lookup that finds a live key or none (access-token checks).
     pub fn of_lookup<T, E>(found: &Result<Option<T>, E>) -> Self {
         match found {

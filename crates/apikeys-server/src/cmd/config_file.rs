@@ -13,7 +13,7 @@ use apikeys_store::DatabaseUrl;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::Cli;
+use crate::cmd::args::Cli;
 
 /// Settings whose values `--print-config` never shows.
 const SECRET_SETTINGS: &[&str] = &["jwt-hs256-secret"];
@@ -264,7 +264,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::cli::Command;
+    use crate::cmd::args::Command;
 
     fn parse_with_file(toml: &str, args: &[&str]) -> Result<CommandLine, ConfigError> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -284,7 +284,7 @@ mod tests {
         })
     }
 
-    fn serve_args(line: &CommandLine) -> &crate::cli::ServeArgs {
+    fn serve_args(line: &CommandLine) -> &crate::cmd::args::ServeArgs {
         match &line.cli.command {
             Command::Serve(args) => args,
             _ => panic!("serve expected"),

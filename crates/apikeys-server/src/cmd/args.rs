@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use apikeys_store::HashingParams;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +52,15 @@ pub struct GlobalArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl From<LogFormat> for telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,7 +206,7 @@ pub struct LimitArgs {
     pub tcp_keepalive_secs: u64,
 
     /// HTTP/2 keepalive: ping an idle connection this often, in seconds; 0 (the default)
-    /// disables it. hyper notes the time of every frame while it is on (see README, Performance).
+    /// disables it. hyper notes the time of every frame while it is on (see docs/architecture.md).
     #[arg(
         long,
         env = "APIKEYS_HTTP2_KEEPALIVE_INTERVAL_SECS",
@@ -371,15 +383,15 @@ pub struct IdentityArgs {
 #[derive(Debug, Args)]
 pub struct HashingArgs {
     /// argon2id memory cost in KiB (OWASP: 19456).
-    #[arg(long, env = "APIKEYS_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    #[arg(long, env = "APIKEYS_ARGON2_MEMORY_KIB", default_value_t = HashingParams::default().memory_kib)]
     pub argon2_memory_kib: u32,
 
     /// argon2id iterations (OWASP: 2).
-    #[arg(long, env = "APIKEYS_ARGON2_ITERATIONS", default_value_t = 2)]
+    #[arg(long, env = "APIKEYS_ARGON2_ITERATIONS", default_value_t = HashingParams::default().iterations)]
     pub argon2_iterations: u32,
 
     /// argon2id lanes (OWASP: 1).
-    #[arg(long, env = "APIKEYS_ARGON2_PARALLELISM", default_value_t = 1)]
+    #[arg(long, env = "APIKEYS_ARGON2_PARALLELISM", default_value_t = HashingParams::default().parallelism)]
     pub argon2_parallelism: u32,
 
     /// Threads hashing at once [default: the number of cores].

@@ -8,7 +8,7 @@
 //! counts as CANCELLED. Add this layer first, so the statuses later layers produce or rewrite
 //! (request timeout, decode errors) are the ones recorded.
 //!
-//! The span and a `rpc finished` event are logged at `debug` under the target [`TARGET`]
+//! The span and a `rpc finished` event are logged at `debug` under the target [`RPC_TARGET`]
 //! (`RUST_LOG=info,apikeys::rpc=debug`), so default logs look the same with or without OTLP.
 //! Per call without OTLP at the default log level: one cached level check, nothing else. With
 //! OTLP the span is always built and exported, whatever RUST_LOG says.
@@ -30,10 +30,8 @@ use tonic::Code;
 use tracing::{Level, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics;
-
-/// The `tracing` target of the RPC span and its `rpc finished` event.
-pub const TARGET: &str = "apikeys::rpc";
+use crate::telemetry::RPC_TARGET as TARGET;
+use crate::telemetry::metrics;
 
 /// Services without a descriptor set of their own: (service, method).
 const UNDESCRIBED_RPCS: &[(&str, &str)] = &[("envoy.service.auth.v3.Authorization", "Check")];

@@ -1,10 +1,9 @@
 //! The time one verification is answered at, read once and handed down.
 //!
-//! A warm Introspect with an access token read the clock six times (token age, token expiry,
-//! cache age, key expiry, and chrono's `Utc::now` twice) and turned two of those readings into
-//! calendar dates. Here it reads the monotonic and the wall clock once each, and compares
-//! expiries as nanoseconds since the Unix epoch; a calendar date is made only when one is
-//! stored.
+//! One verification asks the time several times (token age and expiry, cache age, key expiry).
+//! [`Now`] reads the monotonic and the wall clock once each for all of them, and expiries are
+//! compared as nanoseconds since the Unix epoch, so the hot path does no calendar arithmetic; a
+//! calendar date is made only when one is stored.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

@@ -70,8 +70,8 @@ async fn listen_changes(store: Store, verifier: Arc<CredentialVerifier>) {
 
 /// Two polls per bound. A change committed just after one poll's snapshot is read by the next
 /// poll and applied when that poll's answer arrives: one period plus the query's own time.
-/// Polling once per bound overshot it by that time (7 ms in one run of `apikeys-bench
-/// propagation`); at half the bound, a poll may take up to the other half.
+/// Polling once per bound would overshoot it by the query's time; at half the bound, a poll may
+/// take up to the other half (`apikeys-bench propagation` measures the bound).
 fn poll_period(unseen_bound: Duration) -> Duration {
     (unseen_bound / 2).max(Duration::from_millis(1))
 }

@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use secrecy::SecretSlice;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
+pub enum KeyFileError {
     #[error("cannot read or create the key file {path}: {source}")]
     Io {
         path: String,
@@ -24,8 +24,8 @@ pub enum SecretFileError {
 /// Reads the `len`-byte key in `path` (base64), or creates the file with a fresh random key.
 /// Two processes racing to create it end up with the same key: creation is exclusive and the
 /// loser reads what the winner wrote.
-pub fn load_or_create(path: &Path, len: usize) -> Result<SecretSlice<u8>, SecretFileError> {
-    let io = |source| SecretFileError::Io {
+pub fn load_or_create(path: &Path, len: usize) -> Result<SecretSlice<u8>, KeyFileError> {
+    let io = |source| KeyFileError::Io {
         path: path.display().to_string(),
         source,
     };
@@ -39,41 +39,37 @@ pub fn load_or_create(path: &Path, len: usize) -> Result<SecretSlice<u8>, Secret
             Ok(secret.into())
         }
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            let encoded = std::fs::read_to_string(path).map_err(io)?;
-            STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .filter(|secret| secret.len() == len)
-                .map(SecretSlice::from)
-                .ok_or_else(|| SecretFileError::Corrupt {
-                    path: path.display().to_string(),
-                })
+            load_existing(path, len)?.ok_or_else(|| io(error))
         }
         Err(error) => Err(io(error)),
     }
 }
 
-/// Whether the key file exists and holds a `len`-byte key, without creating it.
-pub fn check_existing(path: &Path, len: usize) -> Result<bool, SecretFileError> {
-    match std::fs::read_to_string(path) {
-        Ok(encoded) => {
-            let valid = STANDARD
-                .decode(encoded.trim())
-                .is_ok_and(|secret| secret.len() == len);
-            if valid {
-                Ok(true)
-            } else {
-                Err(SecretFileError::Corrupt {
-                    path: path.display().to_string(),
-                })
-            }
+/// The `len`-byte key in `path`, or `None` when there is no such file; never creates it.
+pub fn load_existing(path: &Path, len: usize) -> Result<Option<SecretSlice<u8>>, KeyFileError> {
+    let encoded = match std::fs::read_to_string(path) {
+        Ok(encoded) => encoded,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(KeyFileError::Io {
+                path: path.display().to_string(),
+                source,
+            });
         }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(SecretFileError::Io {
+    };
+    STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .filter(|secret| secret.len() == len)
+        .map(|secret| Some(SecretSlice::from(secret)))
+        .ok_or_else(|| KeyFileError::Corrupt {
             path: path.display().to_string(),
-            source,
-        }),
-    }
+        })
+}
+
+/// Whether the key file exists and holds a `len`-byte key, without creating it.
+pub fn check_existing(path: &Path, len: usize) -> Result<bool, KeyFileError> {
+    Ok(load_existing(path, len)?.is_some())
 }
 
 fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
@@ -112,12 +108,12 @@ mod tests {
         std::fs::write(&path, "not base64 !!").unwrap();
         assert!(matches!(
             load_or_create(&path, 32),
-            Err(SecretFileError::Corrupt { .. })
+            Err(KeyFileError::Corrupt { .. })
         ));
         std::fs::write(&path, STANDARD.encode([1u8; 16])).unwrap();
         assert!(matches!(
             load_or_create(&path, 32),
-            Err(SecretFileError::Corrupt { .. })
+            Err(KeyFileError::Corrupt { .. })
         ));
     }
 }

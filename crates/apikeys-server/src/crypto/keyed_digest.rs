@@ -2,10 +2,9 @@
 //! The caches use it to recognise a secret or token they have seen without keeping it; a digest
 //! is useless outside the process.
 //!
-//! BLAKE3 rather than HMAC-SHA256: every warm call digests its caller token (hundreds of bytes)
-//! and its secret or access token. On a CPU without SHA instructions HMAC-SHA256 of a 350-byte
-//! token took 2.4 µs against 0.4 µs for keyed BLAKE3, and was the largest single cost a warm
-//! Introspect added to a bare call (see crates/apikeys-bench/RESULTS.md).
+//! BLAKE3 rather than HMAC-SHA256: every warm call digests its secret or access token (and a
+//! caller token the thread has not seen), and on CPUs without SHA instructions HMAC-SHA256 is
+//! several times slower per byte (docs/architecture.md says where a warm call's time goes).
 
 use rand::RngCore;
 use rand::rngs::OsRng;

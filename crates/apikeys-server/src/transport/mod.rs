@@ -1,0 +1,4 @@
+//! The listener: accepted TCP connections and TLS.
+
+pub mod incoming;
+pub mod tls;
