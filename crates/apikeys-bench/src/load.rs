@@ -8,28 +8,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use tonic::Code;
 
-/// Why a call did not count as a success.
+/// Why a call did not count as a success: a gRPC error, or an answer that is wrong (e.g.
+/// `active=false`, a denied Check).
 #[derive(Debug, Clone)]
 pub struct CallError {
-    /// The gRPC status code, or `None` when the call "succeeded" with a wrong answer
-    /// (e.g. `active=false`, a denied Check).
-    pub code: Option<Code>,
     pub message: String,
 }
 
 impl CallError {
     pub fn status(status: &tonic::Status) -> Self {
         Self {
-            code: Some(status.code()),
             message: format!("{:?}: {}", status.code(), status.message()),
         }
     }
 
     pub fn wrong_answer(message: impl Into<String>) -> Self {
         Self {
-            code: None,
             message: message.into(),
         }
     }

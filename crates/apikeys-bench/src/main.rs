@@ -20,9 +20,8 @@ mod timing;
 mod transport;
 
 /// The allocator of `apikeys serve` (jemalloc, one arena: see .cargo/config.toml), so the bare
-/// baseline, which runs as this binary, differs from the server only in the work it skips.
-/// Measured with glibc's malloc instead, the bare server cost as much CPU per call as a warm
-/// Introspect, and Check outran it.
+/// baseline, which runs as this binary, differs from the server only in the work it skips: on
+/// another allocator every warm ratio would compare allocators as much as work.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -36,7 +36,7 @@ use crate::auth::{AUDIENCE, ISSUER, Minter};
 use crate::report::{Machine, command_line, loadavg};
 use crate::scenarios::calls::{Key, authorized};
 use crate::scenarios::setup::{MAX_ACTIVE_KEYS, create_keys, enable_account, introspect_all};
-use crate::servers::{ServerProcess, flag_default, locate_apikeys, serve_help};
+use crate::servers::{ServerProcess, locate_apikeys};
 
 const ACCOUNT: &str = "propagation";
 /// A sample still active this long after the revocation is a failure, not a slow sample.
@@ -104,12 +104,6 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<()> {
         .await
         .context("cannot connect to the PostgreSQL server of --postgres-url")?;
     let bin = locate_apikeys(args.apikeys_bin.clone()).await?;
-    if flag_default(&serve_help(&bin).await?, "--revocation-poll-interval-ms").is_none() {
-        bail!(
-            "{} serve has no --revocation-poll-interval-ms",
-            bin.display()
-        );
-    }
     let mut report = PropagationReport {
         command: command_line(),
         poll_interval_ms: args.poll_interval_ms,

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
-use crate::scenarios::calls::Key;
+use crate::scenarios::calls::{Key, authorized};
 use crate::scenarios::setup::{Apikeys, create_keys, enable_account};
 use crate::servers::locate_apikeys;
 
@@ -39,7 +39,7 @@ pub struct TimingArgs {
     #[arg(long, default_value_t = 2_000)]
     pub warm_rounds: usize,
 
-    /// Rounds with the cache off (argon2 on every call, ~30 ms each).
+    /// Rounds with the cache off (argon2 on every call, tens of milliseconds each).
     #[arg(long, default_value_t = 60)]
     pub cold_rounds: usize,
 
@@ -224,10 +224,8 @@ async fn call(
     request: &IntrospectRequest,
     expect_active: bool,
 ) -> anyhow::Result<()> {
-    let mut message = tonic::Request::new(request.clone());
-    message.metadata_mut().insert("authorization", auth.clone());
     let answer = client
-        .introspect(message)
+        .introspect(authorized(auth, request.clone()))
         .await
         .context("Introspect failed")?
         .into_inner();

@@ -10,13 +10,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use apikeys_store::LISTENER_APPLICATION_NAME;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-/// `application_name` the server gives its LISTEN connection (apikeys-store's
-/// `LISTENER_APPLICATION_NAME`; the bench does not depend on the store crate).
-const LISTENER_APPLICATION_NAME: &str = "apikeys-listener";
 /// How often the state of the connections is re-read while waiting for a change.
 const RECHECK: Duration = Duration::from_millis(5);
 
@@ -69,7 +67,7 @@ impl ListenerWatch {
             if started.elapsed() > deadline {
                 bail!(
                     "replica B has no LISTEN connection ({LISTENER_APPLICATION_NAME}) after \
-                     {deadline:?}; is the server built with PostgreSQL notifications?"
+                     {deadline:?}"
                 );
             }
             tokio::time::sleep(RECHECK).await;

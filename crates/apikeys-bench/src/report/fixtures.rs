@@ -7,24 +7,15 @@ pub fn warm_row(scenario: &str, round_rps: &[f64]) -> Row {
     let calls = round_rps.iter().sum::<f64>();
     Row {
         scenario: scenario.to_owned(),
-        description: String::new(),
         concurrency: 64,
         channels: 4,
-        not_available: None,
         rps: calls / round_rps.len() as f64,
         p50_us: 500,
         p99_us: 4_000,
         p999_us: 8_000,
         calls: calls as u64,
-        errors: 0,
-        first_error: None,
-        baseline: None,
-        rps_ratio: None,
-        p99_ratio: None,
-        server_cpu_us: None,
-        cpu_ratio: None,
         round_rps: round_rps.to_vec(),
-        round_ratios: Vec::new(),
+        ..Row::default()
     }
 }
 
@@ -39,26 +30,20 @@ pub fn cold_row(scenario: &str, concurrency: usize, rps_ratio: f64) -> Row {
 }
 
 pub fn report(rows: Vec<Row>) -> Report {
+    let settings = Settings {
+        duration_secs: 5.0,
+        warmup_secs: 0.5,
+        rounds: 4,
+        turn_warmup_secs: 0.1,
+        cold_rounds: 5,
+        concurrency: vec![64],
+        cold_concurrency: vec![1, 2, 16],
+        max_channels: 4,
+        warm_keys: 100,
+        apikeys_bin: None,
+    };
     Report {
-        command: String::new(),
-        settings: Settings {
-            duration_secs: 5.0,
-            warmup_secs: 0.5,
-            rounds: 4,
-            turn_warmup_secs: 0.1,
-            cold_rounds: 5,
-            concurrency: vec![64],
-            cold_concurrency: vec![1, 2, 16],
-            max_channels: 4,
-            warm_keys: 100,
-            apikeys_bin: None,
-        },
-        machine: Machine::probe(),
-        argon2: Vec::new(),
         rows,
-        targets: Vec::new(),
-        rss: None,
-        rss_error: None,
-        not_available: Vec::new(),
+        ..Report::new(String::new(), settings, Machine::probe())
     }
 }

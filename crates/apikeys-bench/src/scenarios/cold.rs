@@ -1,31 +1,16 @@
 //! The baseline of the argon2-bound scenarios (d: cold Introspect, e: CreateKey): the raw
-//! argon2id rate for the server's default parameters, measured in this process on as many
+//! argon2id rate for the store's default parameters (`HashingParams::default()`, what
+//! `apikeys serve` hashes with unless told otherwise), measured in this process on as many
 //! threads as cores, while no load runs (in turns with the scenario), each thread reusing its
 //! argon2 memory (the fastest argon2 itself can go).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use apikeys_store::HashingParams;
 use argon2::{Algorithm, Argon2, Params, Version};
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Argon2Params {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for Argon2Params {
-    /// The server's defaults (OWASP): m=19456 KiB, t=2, p=1.
-    fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
-    }
-}
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Argon2Rate {
@@ -33,7 +18,8 @@ pub struct Argon2Rate {
     pub baseline_of: String,
     /// … at this concurrency.
     pub concurrency: usize,
-    pub params: Argon2Params,
+    #[serde(serialize_with = "serialize_params")]
+    pub params: HashingParams,
     pub threads: usize,
     pub hashes: u64,
     /// Hashes per second over all threads.
@@ -59,12 +45,24 @@ impl Argon2Rate {
     }
 }
 
+/// `{memory_kib, iterations, parallelism}`, the store's field names.
+fn serialize_params<S: Serializer>(
+    params: &HashingParams,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut fields = serializer.serialize_struct("HashingParams", 3)?;
+    fields.serialize_field("memory_kib", &params.memory_kib)?;
+    fields.serialize_field("iterations", &params.iterations)?;
+    fields.serialize_field("parallelism", &params.parallelism)?;
+    fields.end()
+}
+
 /// Hashes a 56-byte secret with a 16-byte salt (what the server does per CreateKey, and per
 /// cold verification) on `threads` threads for about `duration`.
 pub async fn measure(
     baseline_of: &str,
     concurrency: usize,
-    params: Argon2Params,
+    params: HashingParams,
     threads: usize,
     duration: Duration,
 ) -> anyhow::Result<Argon2Rate> {
@@ -79,7 +77,7 @@ pub async fn measure(
 fn measure_blocking(
     baseline_of: String,
     concurrency: usize,
-    params: Argon2Params,
+    params: HashingParams,
     threads: usize,
     duration: Duration,
 ) -> anyhow::Result<Argon2Rate> {
@@ -155,11 +153,13 @@ fn measure_blocking(
 mod tests {
     use std::time::Duration;
 
-    use super::{Argon2Params, measure};
+    use apikeys_store::HashingParams;
+
+    use super::measure;
 
     #[tokio::test]
     async fn measures_a_cheap_argon2_rate() {
-        let params = Argon2Params {
+        let params = HashingParams {
             memory_kib: 8,
             iterations: 1,
             parallelism: 1,
@@ -168,5 +168,10 @@ mod tests {
             .await
             .expect("measure");
         assert!(rate.hashes >= 2 && rate.per_second > 0.0, "{rate:?}");
+        let json = serde_json::to_value(&rate).expect("serializes");
+        assert_eq!(
+            json["params"],
+            serde_json::json!({"memory_kib": 8, "iterations": 1, "parallelism": 1})
+        );
     }
 }

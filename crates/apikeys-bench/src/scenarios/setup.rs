@@ -21,7 +21,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::auth::{AUDIENCE, ISSUER, Minter};
-use crate::scenarios::calls::Key;
+use crate::scenarios::calls::{Key, authorized};
 use crate::servers::ServerProcess;
 
 /// Most keys one account holds in the bench (`--max-active-keys`; the server allows up to 100 000).
@@ -91,13 +91,13 @@ pub async fn enable_account(
     minter: &Minter,
     account_id: &str,
 ) -> anyhow::Result<()> {
-    let mut request = tonic::Request::new(SetApiAccessRequest {
-        account_id: account_id.to_owned(),
-        enabled: true,
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", minter.bearer(account_id)?);
+    let request = authorized(
+        &minter.bearer(account_id)?,
+        SetApiAccessRequest {
+            account_id: account_id.to_owned(),
+            enabled: true,
+        },
+    );
     AccountServiceClient::new(channel)
         .set_api_access(request)
         .await
@@ -200,14 +200,14 @@ pub async fn create_keys(
             let account = index % accounts.len();
             let mut attempt = 0;
             loop {
-                let mut request = tonic::Request::new(CreateKeyRequest {
-                    account_id: accounts[account].clone(),
-                    email: format!("key{index}@bench.example"),
-                    display_name: String::new(),
-                });
-                request
-                    .metadata_mut()
-                    .insert("authorization", auths[account].clone());
+                let request = authorized(
+                    &auths[account],
+                    CreateKeyRequest {
+                        account_id: accounts[account].clone(),
+                        email: format!("key{index}@bench.example"),
+                        display_name: String::new(),
+                    },
+                );
                 match client.create_key(request).await {
                     Ok(response) => {
                         let response = response.into_inner();
@@ -250,12 +250,14 @@ pub async fn introspect_all(
             let (channels, keys, auth) = &*shared;
             let mut client =
                 IntrospectionServiceClient::new(channels[index % channels.len()].clone());
-            let mut request = tonic::Request::new(IntrospectRequest {
-                client_id: keys[index].client_id.clone(),
-                client_secret: keys[index].client_secret.clone(),
-                token: String::new(),
-            });
-            request.metadata_mut().insert("authorization", auth.clone());
+            let request = authorized(
+                auth,
+                IntrospectRequest {
+                    client_id: keys[index].client_id.clone(),
+                    client_secret: keys[index].client_secret.clone(),
+                    token: String::new(),
+                },
+            );
             let response = client.introspect(request).await?.into_inner();
             if !response.active {
                 bail!("a fresh key introspected as inactive");
@@ -267,47 +269,35 @@ pub async fn introspect_all(
     Ok(())
 }
 
-/// IssueToken for every key; `Ok(Err(reason))` when the server has no TokenService yet.
+/// IssueToken for every key: one access token per key, in the keys' order.
 pub async fn issue_tokens(
     channels: &[Channel],
     auth: MetadataValue<Ascii>,
     keys: &[Key],
-) -> anyhow::Result<Result<Vec<String>, String>> {
-    let first = keys.first().context("no keys")?;
-    let channel = channels.first().context("no channel")?.clone();
-    let mut request = tonic::Request::new(IssueTokenRequest {
-        client_id: first.client_id.clone(),
-        client_secret: first.client_secret.clone(),
-    });
-    request.metadata_mut().insert("authorization", auth.clone());
-    match TokenServiceClient::new(channel).issue_token(request).await {
-        Err(status) if status.code() == Code::Unimplemented => {
-            return Ok(Err(format!(
-                "apikeys.v1.TokenService/IssueToken answers UNIMPLEMENTED ({})",
-                status.message()
-            )));
-        }
-        Err(status) => bail!("IssueToken failed: {status}"),
-        Ok(_) => {}
-    }
+) -> anyhow::Result<Vec<String>> {
     let shared = Arc::new((channels.to_vec(), keys.to_vec(), auth));
-    let tokens = for_each_index(keys.len(), 8, None, move |index| {
+    for_each_index(keys.len(), 8, None, move |index| {
         let shared = Arc::clone(&shared);
         async move {
             let (channels, keys, auth) = &*shared;
             let mut client = TokenServiceClient::new(channels[index % channels.len()].clone());
-            let mut request = tonic::Request::new(IssueTokenRequest {
-                client_id: keys[index].client_id.clone(),
-                client_secret: keys[index].client_secret.clone(),
-            });
-            request.metadata_mut().insert("authorization", auth.clone());
-            let response = client.issue_token(request).await?.into_inner();
+            let request = authorized(
+                auth,
+                IssueTokenRequest {
+                    client_id: keys[index].client_id.clone(),
+                    client_secret: keys[index].client_secret.clone(),
+                },
+            );
+            let response = client
+                .issue_token(request)
+                .await
+                .context("IssueToken failed")?
+                .into_inner();
             if response.access_token.is_empty() {
                 bail!("IssueToken answered an empty token");
             }
             Ok(response.access_token)
         }
     })
-    .await?;
-    Ok(Ok(tokens))
+    .await
 }
