@@ -44,6 +44,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(&out_dir)
         .compile(&[authorization]);
 
+    // Envoy's Authorization service is served by hand above; reflection still describes it, from
+    // the vendored Envoy protos (descriptors only, no code).
+    let status = std::process::Command::new(protoc_bin_vendored::protoc_bin_path()?)
+        .arg("--include_imports")
+        .arg("--descriptor_set_out")
+        .arg(out_dir.join("envoy_authorization_descriptor.bin"))
+        .arg("-I")
+        .arg(proto_root.join("vendor"))
+        .arg("-I")
+        .arg(protoc_bin_vendored::include_path()?)
+        .arg("envoy/service/auth/v3/external_auth.proto")
+        .status()?;
+    if !status.success() {
+        return Err(format!("protoc failed on the vendored Envoy protos: {status}").into());
+    }
+
     println!("cargo:rerun-if-changed={}", proto_root.display());
     Ok(())
 }

@@ -18,16 +18,18 @@ pub use generated::apikeys::v1 as pb;
 /// Encoded `FileDescriptorSet` of every apikeys proto file, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("apikeys_descriptor");
 
+/// Encoded `FileDescriptorSet` of Envoy's `envoy.service.auth.v3.Authorization` and everything it
+/// imports, for server reflection of the ext_authz Check service.
+pub const ENVOY_AUTHORIZATION_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("envoy_authorization_descriptor");
+
 #[cfg(test)]
 mod tests {
     use prost::Message;
 
-    #[test]
-    fn descriptor_set_decodes_and_names_every_service() {
-        let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET)
-            .expect("descriptor set decodes");
-        let services: Vec<String> = set
-            .file
+    fn services(encoded: &[u8]) -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(encoded).expect("descriptor set decodes");
+        set.file
             .iter()
             .flat_map(|file| {
                 let package = file.package().to_owned();
@@ -35,7 +37,12 @@ mod tests {
                     .iter()
                     .map(move |service| format!("{package}.{}", service.name()))
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn descriptor_set_decodes_and_names_every_service() {
+        let services = services(super::FILE_DESCRIPTOR_SET);
         for expected in [
             "apikeys.v1.ApiKeyService",
             "apikeys.v1.AccountService",
@@ -47,5 +54,16 @@ mod tests {
                 "{expected} missing from {services:?}"
             );
         }
+    }
+
+    #[test]
+    fn envoy_descriptor_set_describes_the_authorization_service() {
+        let services = services(super::ENVOY_AUTHORIZATION_DESCRIPTOR_SET);
+        assert!(
+            services
+                .iter()
+                .any(|s| s == "envoy.service.auth.v3.Authorization"),
+            "{services:?}"
+        );
     }
 }

@@ -33,9 +33,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::telemetry::RPC_TARGET as TARGET;
 use crate::telemetry::metrics;
 
-/// Services without a descriptor set of their own: (service, method).
-const UNDESCRIBED_RPCS: &[(&str, &str)] = &[("envoy.service.auth.v3.Authorization", "Check")];
-
 /// Service and method of every RPC this server may answer; any other path is labelled
 /// `unknown`, so a caller cannot mint new metric series by inventing paths.
 #[derive(Clone)]
@@ -80,21 +77,16 @@ impl RpcLayer {
     pub fn for_served_rpcs() -> anyhow::Result<Self> {
         Self::new(&[
             apikeys_proto::FILE_DESCRIPTOR_SET,
+            apikeys_proto::ENVOY_AUTHORIZATION_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
         ])
     }
 
-    /// Knows the RPCs of the given encoded `FileDescriptorSet`s plus [`UNDESCRIBED_RPCS`].
+    /// Knows the RPCs of the given encoded `FileDescriptorSet`s.
     pub fn new(descriptor_sets: &[&[u8]]) -> anyhow::Result<Self> {
         let mut methods = HashMap::new();
-        let mut add = |service: &str, method: &str| {
-            methods.insert(
-                format!("/{service}/{method}").into_boxed_str(),
-                Arc::new(RpcMethod::new(service, method)),
-            );
-        };
         for encoded in descriptor_sets {
             let set = prost_types::FileDescriptorSet::decode(*encoded)?;
             for file in &set.file {
@@ -104,13 +96,13 @@ impl RpcLayer {
                         package => format!("{package}.{}", service.name()),
                     };
                     for method in &service.method {
-                        add(&service_name, method.name());
+                        methods.insert(
+                            format!("/{service_name}/{}", method.name()).into_boxed_str(),
+                            Arc::new(RpcMethod::new(&service_name, method.name())),
+                        );
                     }
                 }
             }
-        }
-        for (service, method) in UNDESCRIBED_RPCS {
-            add(service, method);
         }
         Ok(Self {
             shared: Arc::new(Shared {

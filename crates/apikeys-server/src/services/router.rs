@@ -157,5 +157,6 @@ fn reflection() -> anyhow::Result<(
 /// The descriptors reflection serves.
 const DESCRIPTOR_SETS: &[&[u8]] = &[
     apikeys_proto::FILE_DESCRIPTOR_SET,
+    apikeys_proto::ENVOY_AUTHORIZATION_DESCRIPTOR_SET,
     tonic_health::pb::FILE_DESCRIPTOR_SET,
 ];
