@@ -23,7 +23,7 @@ pub struct KeyLimits {
 
 pub struct ApiKeyServiceImpl {
     store: Store,
-    secrets: Arc<HashingPool>,
+    hashing_pool: Arc<HashingPool>,
     usage: Arc<UsageRecorder>,
     verifier: Arc<CredentialVerifier>,
     limits: KeyLimits,
@@ -32,14 +32,14 @@ pub struct ApiKeyServiceImpl {
 impl ApiKeyServiceImpl {
     pub fn new(
         store: Store,
-        secrets: Arc<HashingPool>,
+        hashing_pool: Arc<HashingPool>,
         usage: Arc<UsageRecorder>,
         verifier: Arc<CredentialVerifier>,
         limits: KeyLimits,
     ) -> Self {
         Self {
             store,
-            secrets,
+            hashing_pool,
             usage,
             verifier,
             limits,
@@ -56,7 +56,7 @@ impl ApiKeyServiceImpl {
         let display_name = DisplayName::parse("display_name", &request.display_name)?;
 
         let secret = ClientSecret::generate();
-        let secret_hash = self.secrets.hash(secret.clone()).await?;
+        let secret_hash = self.hashing_pool.hash(secret.clone()).await?;
         let new_key = NewKey {
             account_id,
             client_id: ClientId::generate(),

@@ -73,7 +73,7 @@ pub fn outcome<E>(verdict: &Result<Verdict, E>) -> Outcome {
 
 pub struct CredentialVerifier {
     store: Store,
-    secrets: Arc<HashingPool>,
+    hashing_pool: Arc<HashingPool>,
     usage: Arc<UsageRecorder>,
     cache: VerificationCache,
     throttle: FailureThrottle,
@@ -83,14 +83,14 @@ pub struct CredentialVerifier {
 impl CredentialVerifier {
     pub fn new(
         store: Store,
-        secrets: Arc<HashingPool>,
+        hashing_pool: Arc<HashingPool>,
         usage: Arc<UsageRecorder>,
         cache: CacheSettings,
         throttle: ThrottleSettings,
     ) -> Self {
         Self {
             store,
-            secrets,
+            hashing_pool,
             usage,
             cache: VerificationCache::new(cache),
             throttle: FailureThrottle::new(throttle),
@@ -156,7 +156,7 @@ impl CredentialVerifier {
         let credential = self.store.find_credential(&client_id).await?;
         let stored_hash = credential.as_ref().map(|c| c.secret_hash.clone());
         if let Some(stored) = &stored_hash
-            && let Err(rejection) = self.secrets.hasher().vet(stored)
+            && let Err(rejection) = self.hashing_pool.hasher().vet(stored)
         {
             // A row nobody here wrote (tampering, or a bad restore): never handed to argon2.
             tracing::error!(
@@ -168,7 +168,7 @@ impl CredentialVerifier {
             return Ok(Verdict::Inactive(InactiveReason::Unusable));
         }
         let matched = self
-            .secrets
+            .hashing_pool
             .verify(secret.clone(), stored_hash.clone())
             .await?;
         let Some(credential) = credential.filter(|_| matched) else {
@@ -177,11 +177,11 @@ impl CredentialVerifier {
         };
         self.throttle.forget(&client_id);
         if let Some(stored) = stored_hash
-            && self.secrets.hasher().needs_rehash(&stored)
+            && self.hashing_pool.hasher().needs_rehash(&stored)
         {
             rehash::spawn(
                 self.store.clone(),
-                Arc::clone(&self.secrets),
+                Arc::clone(&self.hashing_pool),
                 client_id.clone(),
                 secret,
                 stored,

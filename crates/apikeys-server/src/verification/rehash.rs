@@ -13,13 +13,13 @@ use crate::crypto::HashingPool;
 /// another replica leaves the old hash in place, and the next verification tries again.
 pub fn spawn(
     store: Store,
-    secrets: Arc<HashingPool>,
+    hashing_pool: Arc<HashingPool>,
     client_id: ClientId,
     secret: ClientSecret,
     old: SecretHash,
 ) {
     tokio::spawn(async move {
-        let fresh = match secrets.hash(secret).await {
+        let fresh = match hashing_pool.hash(secret).await {
             Ok(fresh) => fresh,
             Err(error) => {
                 tracing::debug!(client_id = %client_id, %error, "rehash postponed");

@@ -55,10 +55,10 @@ async fn setup(throttle_after: u32) -> Setup {
         )
         .await
         .unwrap();
-    let secrets = Arc::new(HashingPool::new(hasher, 1, 8).unwrap());
+    let hashing_pool = Arc::new(HashingPool::new(hasher, 1, 8).unwrap());
     let verifier = CredentialVerifier::new(
         store.clone(),
-        secrets,
+        hashing_pool,
         Arc::new(UsageRecorder::default()),
         CacheSettings {
             max_entries: 1_000,
