@@ -10,6 +10,8 @@ mod key_material;
 mod models;
 mod schema;
 mod store;
+#[cfg(test)]
+mod testing;
 
 pub use db::{
     Database, DatabaseUrl, LISTENER_APPLICATION_NAME, MigrationStatus, PoolOptions, PoolUsage,

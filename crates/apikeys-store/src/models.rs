@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::{AccountId, Actor};
 use crate::key_material::{ClientId, SecretHash};
 use crate::schema::{accounts, api_keys, audit_events};
 
@@ -93,6 +94,35 @@ pub(crate) struct NewAuditEvent<'a> {
     pub action: &'a str,
     pub client_id: Option<&'a str>,
     pub detail: String,
+}
+
+impl<'a> NewAuditEvent<'a> {
+    /// `actor` did `action` (one of [`audit_action`]) at `at` to `account_id`, and to the key
+    /// `client_id` if the action concerns one; `detail` is stored as JSON text.
+    pub(crate) fn new(
+        at: NaiveDateTime,
+        actor: &'a Actor,
+        account_id: &'a AccountId,
+        action: &'a str,
+        client_id: Option<&'a ClientId>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            at,
+            actor: actor.as_str(),
+            account_id: account_id.as_str(),
+            action,
+            client_id: client_id.map(ClientId::as_str),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The INSERT of this event, to run in the transaction of the change it records.
+    pub(crate) fn insert(
+        &self,
+    ) -> diesel::dsl::Values<diesel::dsl::insert_into<audit_events::table>, &Self> {
+        diesel::insert_into(audit_events::table).values(self)
+    }
 }
 
 /// The actions recorded in `audit_events.action`.

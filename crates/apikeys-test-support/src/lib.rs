@@ -1,8 +1,9 @@
 //! Isolated databases for tests: a temp SQLite file, or a fresh PostgreSQL database on the
 //! server named by `APIKEYS_TEST_POSTGRES_URL`, dropped when the handle is dropped.
 //!
-//! PostgreSQL tests are compiled as `#[ignore]` unless that variable was set at build time (see
-//! [`postgres_tests_enabled`]), so a run without PostgreSQL reports them as ignored, never as passed.
+//! PostgreSQL tests are compiled as `#[ignore]` unless that variable was set at build time (the
+//! `apikeys_postgres_tests` cfg a crate's build script emits, as `crates/apikeys-store/build.rs`
+//! does), so a run without PostgreSQL reports them as ignored, never as passed or failed.
 
 pub mod fuzz_seeds;
 
@@ -116,8 +117,9 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Whether this build runs the PostgreSQL variants of the suites. Crates with PostgreSQL tests
-/// emit the `apikeys_postgres_tests` cfg from their build script when the variable is set.
+/// Whether `APIKEYS_TEST_POSTGRES_URL` is set in this process's environment. Whether a build runs
+/// the PostgreSQL variants of its suites is decided at build time instead, by the
+/// `apikeys_postgres_tests` cfg its build script emits when the variable is set.
 pub fn postgres_tests_enabled() -> bool {
     std::env::var_os(POSTGRES_URL_VAR).is_some()
 }

@@ -1,4 +1,4 @@
-use diesel::Connection as _;
+use diesel::{Connection as _, RunQueryDsl as _};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -84,7 +84,7 @@ fn migrate_sqlite<T, F>(path: &std::path::Path, work: &F) -> Result<T, StoreErro
 where
     F: Fn(&mut dyn Harness, Migrations) -> Result<T, StoreError>,
 {
-    let mut conn = super::pool::establish_sqlite_sync(path)?;
+    let mut conn = super::sqlite_connection::establish(path)?;
     // SQLite has no advisory lock: BEGIN IMMEDIATE takes the write lock before the applied
     // migrations are read, so a second process finds them applied instead of racing to create
     // the same tables. Diesel runs each migration inside as a savepoint.
@@ -173,8 +173,6 @@ fn refuse_unknown(status: &MigrationStatus) -> Result<(), StoreError> {
     )))
 }
 
-use diesel::RunQueryDsl as _;
-
 #[cfg(test)]
 mod tests {
     use apikeys_test_support::{Backend, TestDatabase};
@@ -230,7 +228,7 @@ mod tests {
                 Migrations::Postgres,
             ),
             DatabaseUrl::Sqlite(path) => as_older_release(
-                &mut crate::db::pool::establish_sqlite_sync(&path).unwrap(),
+                &mut crate::db::sqlite_connection::establish(&path).unwrap(),
                 Migrations::Sqlite,
             ),
         })
@@ -274,17 +272,9 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_existing_active_keys_are_counted_by_the_migration() {
-        existing_active_keys_are_counted_by_the_migration(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(apikeys_postgres_tests),
-        ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
-    )]
-    async fn postgres_existing_active_keys_are_counted_by_the_migration() {
-        existing_active_keys_are_counted_by_the_migration(Backend::Postgres).await;
-    }
+    crate::testing::backend_tests!(
+        existing_active_keys_are_counted_by_the_migration =>
+        sqlite_existing_active_keys_are_counted_by_the_migration,
+        postgres_existing_active_keys_are_counted_by_the_migration,
+    );
 }

@@ -7,6 +7,7 @@ mod inline;
 mod listen;
 mod migrations;
 mod pool;
+mod sqlite_connection;
 mod url;
 
 pub use listen::LISTENER_APPLICATION_NAME;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::QueueMode;
-use diesel::{Connection as _, ConnectionError, ConnectionResult};
+use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -11,16 +11,12 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 
-use super::{DatabaseUrl, Inline, SqliteConnection, migrations};
+use super::{DatabaseUrl, Inline, SqliteConnection, migrations, sqlite_connection};
 use crate::error::StoreError;
 
-/// How long SQLite waits for another writer before reporting the database as busy.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// SQLite serialises writers and answers reads from one file in microseconds: a few connections
 /// suffice, and each one keeps its own page cache.
 const SQLITE_MAX_CONNECTIONS: usize = 4;
-/// Page cache per SQLite connection, in KiB (SQLite's default is 2000).
-const SQLITE_CACHE_KIB: u32 = 1_024;
 
 /// Pool sizing and timeouts.
 #[derive(Debug, Clone)]
@@ -113,7 +109,7 @@ impl Database {
                     let path = path.to_owned();
                     Box::pin(async move {
                         let conn = tokio::task::spawn_blocking(move || {
-                            establish_sqlite_sync(Path::new(&path))
+                            sqlite_connection::establish(Path::new(&path))
                         })
                         .await
                         .map_err(|e| ConnectionError::BadConnection(e.to_string()))??;
@@ -225,28 +221,6 @@ where
         .recycle_timeout(Some(options.acquire_timeout))
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
-/// Opens a SQLite file with the settings every connection needs: WAL so readers never block the
-/// writer, a busy timeout so concurrent writers queue instead of failing, foreign keys on, and
-/// `synchronous=FULL` so an acknowledged key survives power loss.
-pub(super) fn establish_sqlite_sync(path: &Path) -> ConnectionResult<diesel::SqliteConnection> {
-    let path = path
-        .to_str()
-        .ok_or_else(|| ConnectionError::InvalidConnectionUrl("path is not UTF-8".into()))?;
-    let mut conn = diesel::SqliteConnection::establish(path)?;
-    diesel::connection::SimpleConnection::batch_execute(
-        &mut conn,
-        &format!(
-            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
-             PRAGMA cache_size = -{SQLITE_CACHE_KIB};
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;"
-        ),
-    )
-    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-    Ok(conn)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use std::str::FromStr;
 
-use super::ValidationError;
+use super::{ValidationError, non_empty_at_most};
 
 /// Longest address RFC 5321 allows in a path.
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -11,15 +11,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
-        if raw.is_empty() {
-            return Err(ValidationError::new(field, "must not be empty"));
-        }
-        if raw.len() > MAX_EMAIL_LEN {
-            return Err(ValidationError::new(
-                field,
-                format!("must be at most {MAX_EMAIL_LEN} characters"),
-            ));
-        }
+        non_empty_at_most(field, raw, MAX_EMAIL_LEN)?;
         let address = email_address::EmailAddress::from_str(raw)
             .map_err(|_| ValidationError::new(field, "is not a valid email address"))?;
         // Display-name forms ("Jo <jo@x.com>") parse too; only a bare address is an email here.

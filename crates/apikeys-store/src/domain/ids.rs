@@ -1,4 +1,4 @@
-use super::ValidationError;
+use super::{ValidationError, non_empty_at_most};
 
 /// Longest account id accepted; platform ids are far shorter, this only caps hostile input.
 pub const MAX_ID_LEN: usize = 128;
@@ -11,15 +11,7 @@ pub struct AccountId(String);
 
 impl AccountId {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
-        if raw.is_empty() {
-            return Err(ValidationError::new(field, "must not be empty"));
-        }
-        if raw.len() > MAX_ID_LEN {
-            return Err(ValidationError::new(
-                field,
-                format!("must be at most {MAX_ID_LEN} characters"),
-            ));
-        }
+        non_empty_at_most(field, raw, MAX_ID_LEN)?;
         if !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ValidationError::new(
                 field,

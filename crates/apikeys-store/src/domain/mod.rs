@@ -3,23 +3,9 @@
 
 mod email;
 pub(crate) mod ids;
+mod validation;
 
 pub use email::Email;
 pub use ids::{AccountId, Actor, DisplayName};
-
-/// A rejected input value; `field` names the request field so callers can say which one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ValidationError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl ValidationError {
-    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-}
+pub use validation::ValidationError;
+pub(crate) use validation::non_empty_at_most;

@@ -1,6 +1,6 @@
 use super::base62;
-use crate::domain::ValidationError;
 use crate::domain::ids::MAX_ID_LEN;
+use crate::domain::{ValidationError, non_empty_at_most};
 
 const PREFIX: &str = "akc_";
 /// 24 base62 characters ≈ 143 random bits: unique without coordination, not guessable.
@@ -27,15 +27,7 @@ impl ClientId {
         field: &'static str,
         raw: &str,
     ) -> Result<Option<Self>, ValidationError> {
-        if raw.is_empty() {
-            return Err(ValidationError::new(field, "must not be empty"));
-        }
-        if raw.len() > MAX_ID_LEN {
-            return Err(ValidationError::new(
-                field,
-                format!("must be at most {MAX_ID_LEN} characters"),
-            ));
-        }
+        non_empty_at_most(field, raw, MAX_ID_LEN)?;
         let well_formed = raw
             .strip_prefix(PREFIX)
             .is_some_and(|rest| rest.len() == RANDOM_LEN && base62::is_base62(rest));

@@ -7,7 +7,7 @@ use crate::db::with_connection;
 use crate::domain::{AccountId, Actor};
 use crate::error::StoreError;
 use crate::models::{Account, NewAuditEvent, audit_action};
-use crate::schema::{accounts, audit_events};
+use crate::schema::accounts;
 
 impl Store {
     /// Turns API access on or off, creating the account record on first use, and records the
@@ -25,18 +25,13 @@ impl Store {
             created_at: at,
             updated_at: at,
         };
-        let audit = NewAuditEvent {
-            at,
-            actor: actor.as_str(),
-            account_id: account_id.as_str(),
-            action: if enabled {
-                audit_action::API_ACCESS_ENABLED
-            } else {
-                audit_action::API_ACCESS_DISABLED
-            },
-            client_id: None,
-            detail: serde_json::json!({ "api_access_enabled": enabled }).to_string(),
+        let action = if enabled {
+            audit_action::API_ACCESS_ENABLED
+        } else {
+            audit_action::API_ACCESS_DISABLED
         };
+        let detail = serde_json::json!({ "api_access_enabled": enabled });
+        let audit = NewAuditEvent::new(at, actor, account_id, action, None, detail);
         let mut write = self.db.get_for_write().await?;
         let account = with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
@@ -51,10 +46,7 @@ impl Store {
                     .returning(Account::as_returning())
                     .get_result(c)
                     .await?;
-                diesel::insert_into(audit_events::table)
-                    .values(&audit)
-                    .execute(c)
-                    .await?;
+                audit.insert().execute(c).await?;
                 Ok(account)
             })
             .await

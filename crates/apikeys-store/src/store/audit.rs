@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Store;
-use super::page::AuditPageRequest;
+use super::page::{AuditPageRequest, last_if_more, rows_to_fetch};
 use crate::db::with_connection;
 use crate::domain::AccountId;
 use crate::error::StoreError;
@@ -73,8 +73,7 @@ impl Store {
         account_id: &AccountId,
         page: &AuditPageRequest,
     ) -> Result<AuditPage, StoreError> {
-        // One row more than the page tells whether another page follows.
-        let limit = i64::from(page.page_size()) + 1;
+        let limit = rows_to_fetch(page.page_size());
         let before_id = page.before_id();
         let mut conn = self.db.get().await?;
         let mut events: Vec<AuditEvent> = with_connection!(&mut conn, |c| {
@@ -91,14 +90,8 @@ impl Store {
                 .load(c)
                 .await
         })?;
-        let next_page_token = if events.len() > page.page_size() as usize {
-            events.truncate(page.page_size() as usize);
-            events
-                .last()
-                .map(|last| AuditPageRequest::next_token(account_id, last.id))
-        } else {
-            None
-        };
+        let next_page_token = last_if_more(&mut events, page.page_size())
+            .map(|last| AuditPageRequest::next_token(account_id, last.id));
         Ok(AuditPage {
             events,
             next_page_token,

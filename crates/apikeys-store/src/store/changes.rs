@@ -222,19 +222,11 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_a_poll_reads_the_changes_index() {
-        a_poll_reads_the_changes_index(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(apikeys_postgres_tests),
-        ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
-    )]
-    async fn postgres_a_poll_reads_the_changes_index() {
-        a_poll_reads_the_changes_index(Backend::Postgres).await;
-    }
+    crate::testing::backend_tests!(
+        a_poll_reads_the_changes_index =>
+        sqlite_a_poll_reads_the_changes_index,
+        postgres_a_poll_reads_the_changes_index,
+    );
 
     #[test]
     fn the_index_condition_names_the_change_actions() {

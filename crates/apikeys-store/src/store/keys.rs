@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::changes::Change;
-use super::page::{KeyPage, PageCursor, PageRequest};
+use super::page::{KeyPage, PageCursor, PageRequest, last_if_more, rows_to_fetch};
 use super::quota::CountNewKey;
 use super::{Store, now};
 use crate::db::with_connection;
@@ -10,7 +10,7 @@ use crate::domain::{AccountId, Actor, DisplayName, Email};
 use crate::error::StoreError;
 use crate::key_material::{ClientId, SecretHash};
 use crate::models::{ApiKey, KeyCredential, NewApiKeyRow, NewAuditEvent, audit_action};
-use crate::schema::{accounts, api_keys, audit_events};
+use crate::schema::{accounts, api_keys};
 
 /// A key to create. The secret arrives already hashed: hashing is CPU work the caller schedules.
 #[derive(Debug, Clone)]
@@ -44,18 +44,18 @@ impl Store {
             created_at: at,
             created_by: new.created_by.as_str(),
         };
-        let audit = NewAuditEvent {
+        let detail = serde_json::json!({
+            "email": new.email.as_str(),
+            "display_name": new.display_name.as_str(),
+        });
+        let audit = NewAuditEvent::new(
             at,
-            actor: new.created_by.as_str(),
-            account_id: new.account_id.as_str(),
-            action: audit_action::KEY_CREATED,
-            client_id: Some(new.client_id.as_str()),
-            detail: serde_json::json!({
-                "email": new.email.as_str(),
-                "display_name": new.display_name.as_str(),
-            })
-            .to_string(),
-        };
+            &new.created_by,
+            &new.account_id,
+            audit_action::KEY_CREATED,
+            Some(&new.client_id),
+            detail,
+        );
         let account_id = new.account_id.as_str();
         let mut write = self.db.get_for_write().await?;
         with_connection!(&mut write.conn, |c| {
@@ -78,10 +78,7 @@ impl Store {
                     .returning(ApiKey::as_returning())
                     .get_result(c)
                     .await?;
-                diesel::insert_into(audit_events::table)
-                    .values(&audit)
-                    .execute(c)
-                    .await?;
+                audit.insert().execute(c).await?;
                 Ok(key)
             })
             .await
@@ -97,14 +94,14 @@ impl Store {
         actor: &Actor,
     ) -> Result<ApiKey, StoreError> {
         let at = now();
-        let audit = NewAuditEvent {
+        let audit = NewAuditEvent::new(
             at,
-            actor: actor.as_str(),
-            account_id: account_id.as_str(),
-            action: audit_action::KEY_REVOKED,
-            client_id: Some(client_id.as_str()),
-            detail: "{}".to_owned(),
-        };
+            actor,
+            account_id,
+            audit_action::KEY_REVOKED,
+            Some(client_id),
+            serde_json::json!({}),
+        );
         let mut write = self.db.get_for_write().await?;
         let key = with_connection!(&mut write.conn, |c| {
             c.transaction::<_, StoreError, _>(async move |c| {
@@ -127,10 +124,7 @@ impl Store {
                     .set(accounts::active_keys.eq(accounts::active_keys - 1))
                     .execute(c)
                     .await?;
-                diesel::insert_into(audit_events::table)
-                    .values(&audit)
-                    .execute(c)
-                    .await?;
+                audit.insert().execute(c).await?;
                 Ok(key)
             })
             .await
@@ -150,7 +144,7 @@ impl Store {
         account_id: &AccountId,
         page: &PageRequest,
     ) -> Result<KeyPage, StoreError> {
-        let limit = i64::from(page.page_size()) + 1;
+        let limit = rows_to_fetch(page.page_size());
         let after = page.cursor();
         let mut conn = self.db.get().await?;
         let mut keys: Vec<ApiKey> = with_connection!(&mut conn, |c| {
@@ -174,12 +168,8 @@ impl Store {
                 .load(c)
                 .await
         })?;
-        let next = if keys.len() > page.page_size() as usize {
-            keys.truncate(page.page_size() as usize);
-            keys.last().map(|last| PageCursor::after(account_id, last))
-        } else {
-            None
-        };
+        let next = last_if_more(&mut keys, page.page_size())
+            .map(|last| PageCursor::after(account_id, last));
         Ok(KeyPage::new(keys, next))
     }
 

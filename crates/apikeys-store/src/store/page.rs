@@ -93,6 +93,38 @@ fn parse_page_size(page_size: i32) -> Result<u32, ValidationError> {
     }
 }
 
+/// How many rows a list query fetches for a page: one more than the page holds, whose presence
+/// tells that another page follows.
+pub(super) fn rows_to_fetch(page_size: u32) -> i64 {
+    i64::from(page_size) + 1
+}
+
+/// Cuts `rows`, fetched with [`rows_to_fetch`], to the page; returns the last row kept if
+/// another page follows, for the next page's token.
+pub(super) fn last_if_more<T>(rows: &mut Vec<T>, page_size: u32) -> Option<&T> {
+    if rows.len() > page_size as usize {
+        rows.truncate(page_size as usize);
+        rows.last()
+    } else {
+        None
+    }
+}
+
+fn invalid_token() -> ValidationError {
+    ValidationError::new("page_token", "is not a valid page token")
+}
+
+/// Tokens are bound to the account they were issued for.
+fn check_issued_for(token_account: &str, account_id: &AccountId) -> Result<(), ValidationError> {
+    if token_account != account_id.as_str() {
+        return Err(ValidationError::new(
+            "page_token",
+            "was issued for another account",
+        ));
+    }
+    Ok(())
+}
+
 /// The `|`-separated text of a token, or `None` if it is oversized or not base64 of UTF-8.
 fn decode_token(token: &str) -> Option<String> {
     if token.len() > MAX_TOKEN_LEN {
@@ -147,21 +179,15 @@ impl AuditPageRequest {
 }
 
 fn decode_audit_cursor(token: &str, account_id: &AccountId) -> Result<i64, ValidationError> {
-    let invalid = || ValidationError::new("page_token", "is not a valid page token");
-    let plain = decode_token(token).ok_or_else(invalid)?;
+    let plain = decode_token(token).ok_or_else(invalid_token)?;
     let mut parts = plain.splitn(3, '|');
     let (Some(AUDIT_TOKEN_VERSION), Some(id), Some(token_account)) =
         (parts.next(), parts.next(), parts.next())
     else {
-        return Err(invalid());
+        return Err(invalid_token());
     };
-    let id = id.parse::<i64>().map_err(|_| invalid())?;
-    if token_account != account_id.as_str() {
-        return Err(ValidationError::new(
-            "page_token",
-            "was issued for another account",
-        ));
-    }
+    let id = id.parse::<i64>().map_err(|_| invalid_token())?;
+    check_issued_for(token_account, account_id)?;
     Ok(id)
 }
 
@@ -184,27 +210,21 @@ impl PageCursor {
     }
 
     fn decode(token: &str, account_id: &AccountId) -> Result<Self, ValidationError> {
-        let invalid = || ValidationError::new("page_token", "is not a valid page token");
-        let plain = decode_token(token).ok_or_else(invalid)?;
+        let plain = decode_token(token).ok_or_else(invalid_token)?;
         let mut parts = plain.splitn(4, '|');
         let (Some(TOKEN_VERSION), Some(micros), Some(client_id), Some(token_account)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(invalid());
+            return Err(invalid_token());
         };
         let created_at = micros
             .parse::<i64>()
             .ok()
             .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(invalid)?
+            .ok_or_else(invalid_token)?
             .naive_utc();
-        let client_id = ClientId::parse("page_token", client_id).map_err(|_| invalid())?;
-        if token_account != account_id.as_str() {
-            return Err(ValidationError::new(
-                "page_token",
-                "was issued for another account",
-            ));
-        }
+        let client_id = ClientId::parse("page_token", client_id).map_err(|_| invalid_token())?;
+        check_issued_for(token_account, account_id)?;
         Ok(Self {
             created_at,
             client_id,

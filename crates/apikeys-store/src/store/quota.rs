@@ -105,13 +105,9 @@ mod tests {
         assert_eq!(updates.len(), 1, "statements cached: {cached:?}");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_is_prepared_once_per_connection() {
-        is_prepared_once_per_connection(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_is_prepared_once_per_connection() {
-        is_prepared_once_per_connection(Backend::Postgres).await;
-    }
+    crate::testing::backend_tests!(
+        is_prepared_once_per_connection =>
+        sqlite_is_prepared_once_per_connection,
+        postgres_is_prepared_once_per_connection,
+    );
 }
