@@ -127,9 +127,8 @@ pub fn api_key(value: &str) -> Result<Credentials<'_>, Rejection> {
 }
 
 /// `value.contains(char::is_whitespace)`. Tokens are ASCII without whitespace, so the common
-/// answer comes from one pass without an early exit, which the compiler turns into 32-byte
-/// steps (17 ns for a 344-byte token against 121 ns stopping at the first hit, in a loop of
-/// 2 000 000 on the development machine); the exact tests run only when it finds a suspect.
+/// answer comes from one pass without an early exit, which the compiler vectorises; the exact
+/// tests run only when it finds a suspect.
 fn contains_whitespace(value: &str) -> bool {
     let (mut control_or_space, mut non_ascii) = (0u8, 0u8);
     for &byte in value.as_bytes() {

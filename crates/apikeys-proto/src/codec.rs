@@ -14,12 +14,20 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder
 use tonic_prost::ProstEncoder;
 
 /// `tonic_prost::ProstCodec` with decode errors mapped to INVALID_ARGUMENT.
+pub type ValidatingCodec<T, U> = ValidatingCodecWith<ProstEncoder<T>, U>;
+
+/// [`ValidatingCodec`]'s decoding, with responses written out as they were encoded: for a hot
+/// path whose answers are built once (or straight into bytes) rather than as message trees.
+pub type PreEncodedCodec<T, U> = ValidatingCodecWith<PreEncodedEncoder<T>, U>;
+
+/// The codec of both of the above: requests decoded by [`ValidatingDecoder`], responses written
+/// by the encoder `E`.
 #[derive(Debug, Clone)]
-pub struct ValidatingCodec<T, U> {
-    _types: PhantomData<(T, U)>,
+pub struct ValidatingCodecWith<E, U> {
+    _types: PhantomData<(E, U)>,
 }
 
-impl<T, U> Default for ValidatingCodec<T, U> {
+impl<E, U> Default for ValidatingCodecWith<E, U> {
     fn default() -> Self {
         Self {
             _types: PhantomData,
@@ -27,18 +35,19 @@ impl<T, U> Default for ValidatingCodec<T, U> {
     }
 }
 
-impl<T, U> Codec for ValidatingCodec<T, U>
+impl<E, U> Codec for ValidatingCodecWith<E, U>
 where
-    T: Message + Send + 'static,
+    E: Encoder<Error = Status> + Default + Send + 'static,
+    E::Item: Send + 'static,
     U: Message + Default + Send + 'static,
 {
-    type Encode = T;
+    type Encode = E::Item;
     type Decode = U;
-    type Encoder = ProstEncoder<T>;
+    type Encoder = E;
     type Decoder = ValidatingDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstEncoder::default()
+        E::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -75,44 +84,16 @@ pub trait PreEncoded {
     fn encoded(&self) -> &[u8];
 }
 
-/// [`ValidatingCodec`]'s decoding, with responses written out as they were encoded: for a hot
-/// path whose answers are built once (or straight into bytes) rather than as message trees.
-#[derive(Debug, Clone)]
-pub struct PreEncodedCodec<T, U> {
-    _types: PhantomData<(T, U)>,
-}
-
-impl<T, U> Default for PreEncodedCodec<T, U> {
-    fn default() -> Self {
-        Self {
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<T, U> Codec for PreEncodedCodec<T, U>
-where
-    T: PreEncoded + Send + 'static,
-    U: Message + Default + Send + 'static,
-{
-    type Encode = T;
-    type Decode = U;
-    type Encoder = PreEncodedEncoder<T>;
-    type Decoder = ValidatingDecoder<U>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PreEncodedEncoder { _type: PhantomData }
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ValidatingDecoder { _type: PhantomData }
-    }
-}
-
 /// Copies a [`PreEncoded`] response into tonic's frame buffer.
 #[derive(Debug, Clone)]
 pub struct PreEncodedEncoder<T> {
     _type: PhantomData<T>,
+}
+
+impl<T> Default for PreEncodedEncoder<T> {
+    fn default() -> Self {
+        Self { _type: PhantomData }
+    }
 }
 
 impl<T: PreEncoded> Encoder for PreEncodedEncoder<T> {
