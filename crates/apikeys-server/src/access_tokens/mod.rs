@@ -1,9 +1,12 @@
 //! Access tokens: short-lived JWTs this service issues in exchange for client credentials
-//! (TokenService.IssueToken) and recognises again in Introspect and ext_authz Check.
+//! (TokenService.IssueToken, `POST /auth/token`) and recognises again in Introspect, ext_authz
+//! Check, forward auth and `POST /oauth/introspect`.
 //!
 //! Tokens are EdDSA-signed with keys kept in the store (sealed under a key-encryption key), so
-//! every replica signs and verifies with the same set. The newest key signs; a new one is made
-//! every rotation period; older keys keep verifying until every token they signed has expired.
+//! every replica signs and verifies with the same set. Each key signs for one rotation period.
+//! The next key is made, and so published in the JWKS, the publish-ahead time before it takes
+//! over, because gateways cache the JWKS and would not know a key that signed at once. Older
+//! keys keep verifying until every token they signed has expired.
 //! A valid signature is not enough: the key behind the token must still be live, so revoking
 //! the key or suspending the account ends its tokens at once.
 
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use apikeys_store::{ClientId, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDateTime;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -28,7 +32,7 @@ use self::signing::SigningKey;
 use crate::crypto::keyed_digest::KeyedDigest;
 use crate::error::ApiError;
 use crate::verification::clock::Now;
-use crate::verification::{CredentialVerifier, VerifiedKey};
+use crate::verification::{CredentialVerifier, InactiveReason, Verdict, VerifiedKey};
 
 /// Real tokens are ~400 bytes; longer input is refused before parsing.
 const MAX_TOKEN_LEN: usize = 4 * 1024;
@@ -43,6 +47,7 @@ const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 struct SignedFacts {
     client_id: ClientId,
     account_id: Arc<str>,
+    issued_at: i64,
     expires_at: i64,
     verified_at: Instant,
 }
@@ -51,7 +56,11 @@ struct SignedFacts {
 pub struct TokenSettings {
     pub issuer: String,
     pub ttl: Duration,
+    /// How long one signing key signs.
     pub rotation: Duration,
+    /// How long a new signing key is published (in the JWKS) before it signs: gateways that
+    /// cache the JWKS must have seen it first. At most half the rotation period.
+    pub publish_ahead: Duration,
 }
 
 /// The live key behind a valid access token.
@@ -59,12 +68,27 @@ pub struct TokenSettings {
 pub struct TokenSubject {
     pub key: Arc<VerifiedKey>,
     /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
     pub expires_at: i64,
 }
 
 pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: i64,
+}
+
+/// The answer to client credentials presented for a token.
+pub enum Exchange {
+    Issued {
+        token: IssuedToken,
+        key: Arc<VerifiedKey>,
+    },
+    /// Unknown id, wrong or malformed secret, revoked key, account without API access: one
+    /// answer for all, so nothing is learnt from it.
+    InvalidClient,
+    /// Too many wrong secrets for this client id lately.
+    Throttled,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -81,6 +105,23 @@ struct Claims {
 struct KeySet {
     by_kid: HashMap<String, Arc<SigningKey>>,
     newest: Option<Arc<SigningKey>>,
+}
+
+impl KeySet {
+    /// The key that signs at `now`: the newest one published at least `publish_ahead` ago, or,
+    /// when none has been published that long (a new database), the one published longest.
+    fn signer(
+        &self,
+        now: NaiveDateTime,
+        publish_ahead: chrono::Duration,
+    ) -> Option<&Arc<SigningKey>> {
+        let published_long_enough = self
+            .by_kid
+            .values()
+            .filter(|key| now - key.created_at >= publish_ahead)
+            .max_by_key(|key| key.created_at);
+        published_long_enough.or_else(|| self.by_kid.values().min_by_key(|key| key.created_at))
+    }
 }
 
 pub struct AccessTokens {
@@ -121,16 +162,18 @@ impl AccessTokens {
         Ok(tokens)
     }
 
-    /// Reloads keys, rotates when the newest is older than the rotation period, and deletes keys
-    /// whose tokens have all expired. Run at start and then periodically.
+    /// Reloads keys, makes the next key once the newest has signed for its rotation period less
+    /// the publish-ahead time (so the next one is published that long before it signs), and
+    /// deletes keys whose tokens have all expired. Run at start and then periodically.
     pub async fn maintain(&self) -> Result<(), ApiError> {
         self.reload().await?;
         let now = apikeys_store::now();
+        let next_key_due = chrono_duration(self.settings.rotation - self.publish_ahead());
         let newest_is_fresh = self
             .read_keys()
             .newest
             .as_ref()
-            .is_some_and(|key| now - key.created_at < chrono_duration(self.settings.rotation));
+            .is_some_and(|key| now - key.created_at < next_key_due);
         if !newest_is_fresh {
             let (_, record) = SigningKey::generate(&self.kek, now).map_err(internal)?;
             self.store.insert_signing_key(&record).await?;
@@ -155,11 +198,25 @@ impl AccessTokens {
         }
     }
 
+    /// A token for the key behind live client credentials.
+    pub async fn exchange(&self, client_id: &str, secret: &str) -> Result<Exchange, ApiError> {
+        Ok(
+            match self.verifier.verify_secret(client_id, secret).await? {
+                Verdict::Active(key) => Exchange::Issued {
+                    token: self.issue(&key)?,
+                    key,
+                },
+                Verdict::Inactive(InactiveReason::Throttled) => Exchange::Throttled,
+                Verdict::Inactive(_) => Exchange::InvalidClient,
+            },
+        )
+    }
+
     pub fn issue(&self, key: &VerifiedKey) -> Result<IssuedToken, ApiError> {
         let signer = self
             .read_keys()
-            .newest
-            .clone()
+            .signer(apikeys_store::now(), chrono_duration(self.publish_ahead()))
+            .cloned()
             .ok_or_else(|| internal("no access-token signing key"))?;
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.settings.ttl.as_secs()).unwrap_or(3600);
@@ -218,6 +275,7 @@ impl AccessTokens {
         }
         Ok(Some(TokenSubject {
             key,
+            issued_at: facts.issued_at,
             expires_at: facts.expires_at,
         }))
     }
@@ -247,6 +305,7 @@ impl AccessTokens {
         Ok(Some(SignedFacts {
             client_id,
             account_id: claims.account_id.into(),
+            issued_at: claims.iat,
             expires_at: claims.exp,
             verified_at: Instant::now(),
         }))
@@ -263,9 +322,19 @@ impl AccessTokens {
         serde_json::json!({ "keys": keys }).to_string()
     }
 
-    /// A key signs for one rotation period; its tokens live one TTL longer.
+    /// The issuer (`iss`) of every token.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    /// A key is published, then signs for about one rotation period; its tokens live one TTL
+    /// longer.
     fn verification_window(&self) -> Duration {
-        self.settings.rotation + self.settings.ttl
+        self.publish_ahead() + self.settings.rotation + self.settings.ttl
+    }
+
+    fn publish_ahead(&self) -> Duration {
+        self.settings.publish_ahead.min(self.settings.rotation / 2)
     }
 
     async fn signing_key(&self, kid: &str) -> Result<Option<Arc<SigningKey>>, ApiError> {

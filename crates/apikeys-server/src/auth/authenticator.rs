@@ -5,7 +5,7 @@ use std::time::Duration;
 use jsonwebtoken::{Validation, decode, decode_header};
 use quick_cache::sync::Cache as QuickCache;
 use serde::Deserialize;
-use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
 use super::client_certs::ClientAllowList;
@@ -116,11 +116,14 @@ impl Authenticator {
     }
 
     /// The gateway a verified client certificate stands for, if mutual TLS is configured and
-    /// the certificate's subject is allowed.
-    fn certificate_caller<T>(&self, request: &Request<T>) -> Option<Arc<Caller>> {
+    /// the certificate's subject is allowed. `peer_certificates` is the verified chain, leaf
+    /// first, as the TLS layer hands it over.
+    pub fn certificate_caller(
+        &self,
+        peer_certificates: Option<&[impl AsRef<[u8]>]>,
+    ) -> Option<Arc<Caller>> {
         let callers = self.certificates.as_ref()?;
-        let certificates = request.peer_certs()?;
-        let leaf = certificates.first()?;
+        let leaf = peer_certificates?.first()?;
         let digest = callers.digest.of(leaf.as_ref());
         if let Some(decided) = callers.decided.get(&digest) {
             return decided;
@@ -134,24 +137,32 @@ impl Authenticator {
         let value = metadata
             .get("authorization")
             .ok_or(ApiError::Unauthenticated("missing authorization metadata"))?;
-        self.authenticate_value(value)
+        self.authenticate_header(value.as_bytes())
     }
 
-    fn authenticate_value(&self, value: &MetadataValue<Ascii>) -> Result<Arc<Caller>, ApiError> {
+    /// The caller of an `authorization: Bearer <caller token>` header value (gRPC metadata or
+    /// an HTTP header: the same bytes).
+    pub fn authenticate_header(&self, value: &[u8]) -> Result<Arc<Caller>, ApiError> {
         // Unix seconds without chrono's calendar arithmetic: this runs on every call.
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let verifier = self.tokens.id;
-        if let Some(caller) = recent_callers::recall(verifier, value.as_bytes(), now) {
+        if let Some(caller) = recent_callers::recall(verifier, value, now) {
             return Ok(caller);
         }
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::Unauthenticated("authorization metadata is not valid ASCII"))?;
+        let text = std::str::from_utf8(value)
+            .ok()
+            .filter(|text| {
+                text.bytes()
+                    .all(|byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+            })
+            .ok_or(ApiError::Unauthenticated(
+                "authorization metadata is not valid ASCII",
+            ))?;
         let token = bearer_token(text).ok_or(ApiError::Unauthenticated(
             "authorization metadata must be `Bearer <token>`",
         ))?;
         let (caller, trusted_until) = self.verify_remembered(token, now)?;
-        recent_callers::remember(verifier, value.as_bytes(), &caller, trusted_until, now);
+        recent_callers::remember(verifier, value, &caller, trusted_until, now);
         Ok(caller)
     }
 
@@ -227,11 +238,13 @@ impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         // A bearer token, when sent, decides; otherwise an allowed client certificate may.
         let caller = match request.metadata().get("authorization") {
-            Some(value) => self.authenticate_value(value)?,
-            None => match self.certificate_caller(&request) {
-                Some(caller) => caller,
-                None => self.authenticate(request.metadata())?,
-            },
+            Some(value) => self.authenticate_header(value.as_bytes())?,
+            None => {
+                match self.certificate_caller(request.peer_certs().as_deref().map(Vec::as_slice)) {
+                    Some(caller) => caller,
+                    None => self.authenticate(request.metadata())?,
+                }
+            }
         };
         request.extensions_mut().insert(caller);
         Ok(request)

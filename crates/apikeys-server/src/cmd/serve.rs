@@ -8,14 +8,16 @@ use anyhow::Context;
 use apikeys_store::{SecretHasher, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic_health::ServingStatus;
 
 use super::shutdown::{ShutdownSignals, drain_within};
 use super::startup::{CallerIdentity, Intervals, ServeSettings, open_store};
 use crate::access_tokens::{AccessTokens, KEK_BYTES, Kek};
 use crate::auth::{Authenticator, LocalSigningKey, VerificationKeys};
 use crate::crypto::{HashingPool, key_file};
-use crate::services::{self, Components, health};
+use crate::gateway::Gateway;
+use crate::health::Health;
+use crate::http::{self, HttpParts, HttpState};
+use crate::services::{self, Components};
 use crate::telemetry::metrics;
 use crate::transport::{incoming, tls};
 use crate::verification::usage::UsageRecorder;
@@ -32,25 +34,36 @@ pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let store = open_store(&settings.database_url, &settings.pool).await?;
     metrics::observe_db_pool(store.database().clone());
     let components = start_components(&settings, &store).await?;
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health::set_all(&health_reporter, ServingStatus::Serving).await;
-    health_reporter
-        .set_service_status(health::LIVENESS, ServingStatus::Serving)
-        .await;
-    // Built before binding: a certificate and key that do not match must stop the server
-    // before it announces itself.
-    let router = services::router(&settings.grpc, tls, health_service, &components)?;
+    let (health, health_service) = Health::serving().await;
 
     let listen = settings.listener.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local_addr = listener.local_addr()?;
-    let store_monitor = tokio::spawn(health::monitor_store(
-        health_reporter.clone(),
-        store.database().clone(),
-        settings.intervals.health_check,
-    ));
+    let public_url = settings.http.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{local_addr}")
+    });
+    let http = http::routes(HttpState::new(
+        &settings.http,
+        &public_url,
+        HttpParts {
+            authenticator: components.authenticator.clone(),
+            tokens: Arc::clone(&components.access_tokens),
+            gateway: Arc::clone(&components.gateway),
+            health: health.clone(),
+            throttle_window: settings.throttle.window,
+        },
+    )?);
+    // Built before the listening line: a certificate and key that do not match must stop the
+    // server before it announces itself.
+    let router = services::router(&settings.grpc, tls, health_service, &components, http)?;
+    let store_monitor = tokio::spawn(
+        health
+            .clone()
+            .monitor_store(store.database().clone(), settings.intervals.health_check),
+    );
     let tasks = BackgroundTasks::spawn(&settings.intervals, &store, &components);
 
     tracing::info!(address = %local_addr, database = %store.database().url().redacted(), "serving");
@@ -61,8 +74,7 @@ pub async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         stdout.flush()?;
     }
 
-    let (shutdown, shutdown_requested) =
-        signals.received(health_reporter, store_monitor.abort_handle());
+    let (shutdown, shutdown_requested) = signals.received(health, store_monitor.abort_handle());
     let server = router.serve_with_incoming_shutdown(
         incoming::accepted_connections(listener, settings.listener.tcp_keepalive),
         shutdown,
@@ -114,6 +126,11 @@ async fn start_components(settings: &ServeSettings, store: &Store) -> anyhow::Re
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot prepare access-token signing keys: {e}"))?;
+    let gateway = Arc::new(Gateway::new(
+        Arc::clone(&verifier),
+        Arc::clone(&access_tokens),
+        settings.gateway_headers.clone(),
+    ));
     Ok(Components {
         store: store.clone(),
         authenticator,
@@ -121,6 +138,7 @@ async fn start_components(settings: &ServeSettings, store: &Store) -> anyhow::Re
         usage,
         verifier,
         access_tokens,
+        gateway,
     })
 }
 

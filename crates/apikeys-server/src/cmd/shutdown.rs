@@ -5,12 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::health::Health;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
-
-use crate::services::health;
 
 /// SIGINT and SIGTERM, caught from the moment this exists. Install it before the server
 /// announces itself: until then a signal has its default action and kills the process without
@@ -36,7 +33,7 @@ impl ShutdownSignals {
     /// accepting when this resolves.
     pub fn received(
         mut self,
-        health: HealthReporter,
+        health: Health,
         store_monitor: tokio::task::AbortHandle,
     ) -> (impl Future<Output = ()>, Arc<Notify>) {
         let requested = Arc::clone(&self.requested);
@@ -48,10 +45,7 @@ impl ShutdownSignals {
             tracing::info!("shutdown requested; draining in-flight calls");
             // Stopped first, so a store coming back during the drain cannot report SERVING again.
             store_monitor.abort();
-            health::set_all(&health, ServingStatus::NotServing).await;
-            health
-                .set_service_status(health::LIVENESS, ServingStatus::NotServing)
-                .await;
+            health.shutting_down().await;
             self.requested.notify_one();
         };
         (received, requested)

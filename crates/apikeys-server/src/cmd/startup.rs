@@ -15,7 +15,9 @@ use apikeys_store::{Database, DatabaseUrl, HashingParams, PoolOptions, SecretHas
 use crate::access_tokens::TokenSettings;
 use crate::auth::{ClientAllowList, IdentityProvider};
 use crate::cmd::args::{GlobalArgs, IdentityArgs, ServeArgs, TlsArgs};
-use crate::services::{ExtAuthzSettings, GrpcSettings, KeyLimits};
+use crate::gateway::GatewayHeaders;
+use crate::http::HttpSettings;
+use crate::services::{GrpcSettings, KeyLimits};
 use crate::transport::tls::TlsFiles;
 use crate::verification::{CacheSettings, ThrottleSettings};
 
@@ -68,6 +70,8 @@ pub struct ServeSettings {
     pub cache: CacheSettings,
     pub throttle: ThrottleSettings,
     pub tokens: TokenSettings,
+    pub gateway_headers: GatewayHeaders,
+    pub http: HttpSettings,
     pub intervals: Intervals,
 }
 
@@ -93,7 +97,7 @@ impl ServeSettings {
         };
         // The hasher checks the parameters; `serve` builds its own from the same values.
         SecretHasher::new(params).context("invalid argon2 parameters")?;
-        let ext_authz = ExtAuthzSettings::new(
+        let gateway_headers = GatewayHeaders::new(
             &args.ext_authz.ext_authz_api_key_header,
             &args.ext_authz.ext_authz_account_header,
             &args.ext_authz.ext_authz_client_header,
@@ -122,8 +126,8 @@ impl ServeSettings {
                 key_limits: KeyLimits {
                     max_active_keys: args.max_active_keys,
                 },
-                ext_authz,
             },
+            gateway_headers,
             tls,
             identity,
             token_kek_file,
@@ -144,9 +148,15 @@ impl ServeSettings {
                 window: Duration::from_secs(verification.failure_throttle_window_secs),
             },
             tokens: TokenSettings {
-                issuer: args.tokens.token_issuer.clone(),
+                issuer: token_issuer(args)?,
                 ttl: Duration::from_secs(args.tokens.token_ttl_secs.max(1)),
                 rotation: Duration::from_secs(rotation_secs),
+                publish_ahead: Duration::from_secs(args.tokens.token_key_publish_ahead_secs),
+            },
+            http: HttpSettings {
+                public_url: args.http.public_url.clone(),
+                jwks_max_age: Duration::from_secs(args.http.jwks_max_age_secs),
+                gateway_header: args.http.forward_auth_gateway_header.clone(),
             },
             intervals: Intervals {
                 health_check: Duration::from_millis(args.health_check_interval_ms.max(100)),
@@ -157,6 +167,19 @@ impl ServeSettings {
                 key_maintenance: Duration::from_secs(rotation_secs.min(3_600) / 4),
             },
         })
+    }
+}
+
+/// `--token-issuer`, else `--public-url`, else `apikeys`; the metadata's issuer is the tokens'.
+fn token_issuer(args: &ServeArgs) -> anyhow::Result<String> {
+    match (&args.tokens.token_issuer, &args.http.public_url) {
+        (Some(issuer), Some(url)) if issuer != url => anyhow::bail!(
+            "--token-issuer ({issuer}) and --public-url ({url}) differ: the OAuth metadata's \
+             issuer is the access tokens' iss, so set one of them, or both to the same URL"
+        ),
+        (Some(issuer), _) => Ok(issuer.clone()),
+        (None, Some(url)) => Ok(url.clone()),
+        (None, None) => Ok("apikeys".to_owned()),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The server's request timeout, answered DEADLINE_EXCEEDED.
+//! The server's request timeout: a gRPC call is answered DEADLINE_EXCEEDED, an HTTP request
+//! `503` with `Retry-After`.
 //!
 //! tonic's own `Server::timeout` answers CANCELLED ("Timeout expired"), which clients read as
 //! "the caller gave up"; a call the server stopped because it ran too long is
@@ -41,9 +42,9 @@ pub struct RequestTimeout<S> {
     limit: Duration,
 }
 
-impl<S, Request, ResponseBody> Service<Request> for RequestTimeout<S>
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RequestTimeout<S>
 where
-    S: Service<Request, Response = http::Response<ResponseBody>>,
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
     ResponseBody: Default,
 {
     type Response = S::Response;
@@ -54,8 +55,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         TimeoutFuture {
+            grpc: super::rpc::is_grpc(request.headers()),
             inner: tokio::time::timeout(self.limit, self.inner.call(request)),
         }
     }
@@ -65,6 +67,7 @@ pin_project_lite::pin_project! {
     pub struct TimeoutFuture<F> {
         #[pin]
         inner: tokio::time::Timeout<F>,
+        grpc: bool,
     }
 }
 
@@ -76,14 +79,31 @@ where
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map(|result| match result {
+        let this = self.project();
+        let grpc = *this.grpc;
+        this.inner.poll(cx).map(|result| match result {
             Ok(response) => response,
-            Err(_elapsed) => {
+            Err(_elapsed) if grpc => {
                 tracing::warn!("call stopped at the server's request timeout");
                 Ok(Status::deadline_exceeded(
                     "the call took longer than the server's request timeout",
                 )
                 .into_http())
+            }
+            Err(_elapsed) => {
+                tracing::warn!("HTTP request stopped at the server's request timeout");
+                let mut response = http::Response::new(ResponseBody::default());
+                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                let headers = response.headers_mut();
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
+                headers.insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-store"),
+                );
+                Ok(response)
             }
         })
     }

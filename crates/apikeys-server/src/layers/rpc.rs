@@ -23,7 +23,7 @@ use std::time::Instant;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::KeyValue;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use prost::Message;
 use tonic::Code;
@@ -32,6 +32,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::RPC_TARGET as TARGET;
 use crate::telemetry::metrics;
+use crate::telemetry::propagation::HeaderExtractor;
 
 /// Service and method of every RPC this server may answer; any other path is labelled
 /// `unknown`, so a caller cannot mint new metric series by inventing paths.
@@ -144,6 +145,13 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // HTTP requests that are not gRPC get their span and metrics from the HTTP front.
+        if !is_grpc(request.headers()) {
+            return RpcFuture {
+                inner: self.inner.call(request),
+                call: None,
+            };
+        }
         let path = request.uri().path();
         let (span, metered) = match &self.shared.propagator {
             Some(propagator) => {
@@ -169,6 +177,13 @@ where
         });
         RpcFuture { inner, call }
     }
+}
+
+/// Whether a request is gRPC (`content-type: application/grpc`, `application/grpc+proto`, …).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 impl Shared {
@@ -205,19 +220,6 @@ fn exported_span(method: &RpcMethod) -> Span {
         rpc.method = &*method.method,
         rpc.grpc.status_code = field::Empty,
     )
-}
-
-/// Reads `traceparent` / `tracestate` from the request's gRPC metadata (HTTP/2 headers).
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
 }
 
 /// The span and clock of one call, until its final status is known.

@@ -5,14 +5,13 @@ mod accounts;
 mod api_keys;
 mod convert;
 mod ext_authz;
-pub mod health;
 mod introspection;
 mod router;
 mod tokens;
 
 pub use accounts::AccountServiceImpl;
 pub use api_keys::{ApiKeyServiceImpl, KeyLimits};
-pub use ext_authz::{ExtAuthzService, ExtAuthzSettings};
+pub use ext_authz::ExtAuthzService;
 pub use introspection::IntrospectionServiceImpl;
 pub use router::{Components, GrpcSettings, router};
 pub use tokens::TokenServiceImpl;

@@ -1,5 +1,5 @@
-//! The gRPC face of one `apikeys serve`: every service behind the shared tower layers, with
-//! health and reflection.
+//! The server of one `apikeys serve`: every gRPC service, with health and reflection, beside the
+//! HTTP routes, all behind the shared tower layers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use apikeys_proto::pb::api_key_service_server::ApiKeyServiceServer;
 use apikeys_proto::pb::introspection_service_server::IntrospectionServiceServer;
 use apikeys_proto::pb::token_service_server::TokenServiceServer;
 use apikeys_store::Store;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::ServerTlsConfig;
 use tonic::transport::server::Router;
@@ -19,12 +20,13 @@ use tonic_reflection::server::{v1, v1alpha};
 use tower_layer::{Identity, Stack};
 
 use super::{
-    AccountServiceImpl, ApiKeyServiceImpl, ExtAuthzService, ExtAuthzSettings,
-    IntrospectionServiceImpl, KeyLimits, TokenServiceImpl,
+    AccountServiceImpl, ApiKeyServiceImpl, ExtAuthzService, IntrospectionServiceImpl, KeyLimits,
+    TokenServiceImpl,
 };
 use crate::access_tokens::AccessTokens;
 use crate::auth::Authenticator;
 use crate::crypto::HashingPool;
+use crate::gateway::Gateway;
 use crate::layers::decode_status::DecodeStatusLayer;
 use crate::layers::request_timeout::RequestTimeoutLayer;
 use crate::layers::rpc::RpcLayer;
@@ -49,6 +51,7 @@ pub struct Components {
     pub usage: Arc<UsageRecorder>,
     pub verifier: Arc<CredentialVerifier>,
     pub access_tokens: Arc<AccessTokens>,
+    pub gateway: Arc<Gateway>,
 }
 
 /// How the gRPC server treats connections and calls, and the services' own settings.
@@ -58,15 +61,16 @@ pub struct GrpcSettings {
     pub http2_keepalive_interval: Option<Duration>,
     pub http2_keepalive_timeout: Duration,
     pub key_limits: KeyLimits,
-    pub ext_authz: ExtAuthzSettings,
 }
 
-/// Every service, ready to serve on a listener.
+/// Every gRPC service beside the `http` routes, ready to serve on a listener. gRPC requests are
+/// routed by their path (`/package.Service/Method`); `http`'s fallback answers every other path.
 pub fn router(
     settings: &GrpcSettings,
     tls: Option<ServerTlsConfig>,
     health: HealthServer<impl Health>,
     components: &Components,
+    http: axum::Router,
 ) -> anyhow::Result<Router<RouterLayers>> {
     // The per-connection limit is HTTP/2's own, announced in SETTINGS: clients hold further
     // calls themselves. tonic's `concurrency_limit_per_connection` would instead accept any
@@ -74,7 +78,8 @@ pub fn router(
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(settings.max_concurrent_calls_per_connection)
         .http2_keepalive_interval(settings.http2_keepalive_interval)
-        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout));
+        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
+        .accept_http1(true);
     if let Some(tls) = tls {
         builder = builder
             .tls_config(tls)
@@ -87,6 +92,7 @@ pub fn router(
         usage,
         verifier,
         access_tokens,
+        gateway,
     } = components;
     let api_keys = ApiKeyServiceServer::new(ApiKeyServiceImpl::new(
         store.clone(),
@@ -101,7 +107,6 @@ pub fn router(
             .max_decoding_message_size(MAX_REQUEST_BYTES);
     let tokens = TokenServiceServer::new(TokenServiceImpl::new(
         authenticator.clone(),
-        Arc::clone(verifier),
         Arc::clone(access_tokens),
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -111,17 +116,10 @@ pub fn router(
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
     // Check requests carry the whole HTTP request's headers, so they get a larger cap.
-    let ext_authz = AuthorizationServer::new(ExtAuthzService::new(
-        Arc::clone(verifier),
-        Arc::clone(access_tokens),
-        settings.ext_authz.clone(),
-    ))
-    .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES);
+    let ext_authz = AuthorizationServer::new(ExtAuthzService::new(Arc::clone(gateway)))
+        .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES);
     let (reflection_v1, reflection_v1alpha) = reflection()?;
-    Ok(builder
-        .layer(RpcLayer::for_served_rpcs()?)
-        .layer(DecodeStatusLayer)
-        .layer(RequestTimeoutLayer::new(settings.request_timeout))
+    let routes = Routes::from(http)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -132,7 +130,12 @@ pub fn router(
             introspection,
             authenticator.clone(),
         ))
-        .add_service(tokens))
+        .add_service(tokens);
+    Ok(builder
+        .layer(RpcLayer::for_served_rpcs()?)
+        .layer(DecodeStatusLayer)
+        .layer(RequestTimeoutLayer::new(settings.request_timeout))
+        .add_routes(routes))
 }
 
 /// The tower layers of [`router`], in the order they are added: RPC span and metrics, decode

@@ -5,10 +5,9 @@ use apikeys_proto::pb::token_service_server::TokenService;
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
-use crate::access_tokens::AccessTokens;
+use crate::access_tokens::{AccessTokens, Exchange};
 use crate::auth::{Authenticator, authorize_introspection};
 use crate::error::ApiError;
-use crate::verification::{CredentialVerifier, InactiveReason, Verdict};
 
 /// One message for every bad credential: nothing to learn from it.
 const INVALID_CREDENTIALS: &str = "invalid client credentials";
@@ -17,19 +16,13 @@ const INVALID_CREDENTIALS: &str = "invalid client credentials";
 /// caller itself.
 pub struct TokenServiceImpl {
     authenticator: Authenticator,
-    verifier: Arc<CredentialVerifier>,
     tokens: Arc<AccessTokens>,
 }
 
 impl TokenServiceImpl {
-    pub fn new(
-        authenticator: Authenticator,
-        verifier: Arc<CredentialVerifier>,
-        tokens: Arc<AccessTokens>,
-    ) -> Self {
+    pub fn new(authenticator: Authenticator, tokens: Arc<AccessTokens>) -> Self {
         Self {
             authenticator,
-            verifier,
             tokens,
         }
     }
@@ -41,21 +34,22 @@ impl TokenServiceImpl {
         let caller = self.authenticator.authenticate(request.metadata())?;
         authorize_introspection(&caller)?;
         let request = request.into_inner();
-        let key = match self
-            .verifier
-            .verify_secret(&request.client_id, &request.client_secret)
+        let issued = match self
+            .tokens
+            .exchange(&request.client_id, &request.client_secret)
             .await?
         {
-            Verdict::Active(key) => key,
-            Verdict::Inactive(InactiveReason::Throttled) => {
+            Exchange::Issued { token, key } => {
+                Span::current().record("client_id", key.client_id());
+                token
+            }
+            Exchange::Throttled => {
                 return Err(ApiError::Overloaded(
                     "too many failed attempts for this client id, retry later",
                 ));
             }
-            Verdict::Inactive(_) => return Err(ApiError::Unauthenticated(INVALID_CREDENTIALS)),
+            Exchange::InvalidClient => return Err(ApiError::Unauthenticated(INVALID_CREDENTIALS)),
         };
-        Span::current().record("client_id", key.client_id());
-        let issued = self.tokens.issue(&key)?;
         Ok(pb::IssueTokenResponse {
             access_token: issued.access_token,
             token_type: "Bearer".to_owned(),

@@ -17,6 +17,7 @@ const METER_NAME: &str = "apikeys";
 
 pub const RPC_CALLS: &str = "apikeys.rpc.calls";
 pub const RPC_DURATION: &str = "rpc.server.call.duration";
+pub const HTTP_DURATION: &str = "http.server.request.duration";
 pub const INTROSPECTION_OUTCOMES: &str = "apikeys.introspection.outcomes";
 pub const CACHE_LOOKUPS: &str = "apikeys.verification.cache.lookups";
 pub const ARGON2_JOBS: &str = "apikeys.argon2.jobs";
@@ -37,6 +38,7 @@ static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
 struct Instruments {
     rpc_calls: Counter<u64>,
     rpc_duration: Histogram<f64>,
+    http_duration: Histogram<f64>,
     introspection_outcomes: Counter<u64>,
     cache_lookups: Counter<u64>,
     argon2_queue_duration: Histogram<f64>,
@@ -65,9 +67,17 @@ impl Instruments {
                 RPC_DURATION,
                 "Time from request to final status, by method and status code",
             ),
+            http_duration: seconds_histogram(
+                meter,
+                HTTP_DURATION,
+                "Time from HTTP request to response headers, by method, route and status code",
+            ),
             introspection_outcomes: meter
                 .u64_counter(INTROSPECTION_OUTCOMES)
-                .with_description("Credential decisions of Introspect and Check, by outcome")
+                .with_description(
+                    "Credential decisions of Introspect, Check, forward auth and OAuth \
+                     introspection, by outcome",
+                )
                 .build(),
             cache_lookups: meter
                 .u64_counter(CACHE_LOOKUPS)
@@ -118,11 +128,31 @@ pub fn record_rpc(method: &[KeyValue; 3], code: i32, elapsed: Duration) {
         .record(elapsed.as_secs_f64(), &attributes);
 }
 
-/// Which RPC decided about a presented credential.
+/// One HTTP request answered by the HTTP front (not gRPC): `route` is the matched route
+/// pattern, or `unknown`.
+pub fn record_http(method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
+    let Some(instruments) = INSTRUMENTS.get() else {
+        return;
+    };
+    instruments.http_duration.record(
+        elapsed.as_secs_f64(),
+        &[
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+        ],
+    );
+}
+
+/// Which RPC or HTTP endpoint decided about a presented credential.
 #[derive(Debug, Clone, Copy)]
 pub enum Decider {
     Introspect,
     Check,
+    /// `/auth/check`.
+    ForwardAuth,
+    /// `POST /oauth/introspect`.
+    OAuthIntrospect,
 }
 
 /// What Introspect or Check decided. `Error`: the store or hashing pool could not answer.
@@ -152,6 +182,8 @@ pub fn record_outcome(decider: Decider, outcome: Outcome) {
     let method = match decider {
         Decider::Introspect => "Introspect",
         Decider::Check => "Check",
+        Decider::ForwardAuth => "ForwardAuth",
+        Decider::OAuthIntrospect => "OAuthIntrospect",
     };
     let outcome = match outcome {
         Outcome::Active => "active",

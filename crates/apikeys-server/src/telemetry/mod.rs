@@ -21,9 +21,12 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub mod metrics;
+pub mod propagation;
 
 /// Target of the per-RPC span and `rpc finished` event (`RUST_LOG=apikeys::rpc=debug`).
 pub const RPC_TARGET: &str = "apikeys::rpc";
+/// Target of the span of every request the HTTP front answers (`RUST_LOG=apikeys::http=debug`).
+pub const HTTP_TARGET: &str = "apikeys::http";
 
 /// How log lines are written on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +46,9 @@ fn traced(metadata: &tracing::Metadata<'_>) -> bool {
     target.starts_with("apikeys")
         && (*metadata.level() <= tracing::Level::INFO
             || (metadata.is_span()
-                && (target == RPC_TARGET || target.starts_with("apikeys::services"))))
+                && (target == RPC_TARGET
+                    || target == HTTP_TARGET
+                    || target.starts_with("apikeys::services"))))
 }
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);

@@ -85,6 +85,53 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub tokens: TokenArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// The HTTP front: token endpoint, OAuth metadata, JWKS, introspection, forward auth.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The base URL partners and gateways reach this service at (`https://api.example.com`):
+    /// the OAuth metadata's URLs are built from it [default: http://<listen address>, https
+    /// with --tls-cert].
+    #[arg(long, env = "APIKEYS_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+
+    /// `Cache-Control: max-age` of the JWKS and the OAuth metadata, in seconds.
+    #[arg(long, env = "APIKEYS_JWKS_MAX_AGE_SECS", default_value_t = 300)]
+    pub jwks_max_age_secs: u64,
+
+    /// Request header in which a forward-auth gateway presents its caller token
+    /// (`Bearer <token>`); the partner's own `authorization` header is never taken for it.
+    #[arg(
+        long,
+        env = "APIKEYS_FORWARD_AUTH_GATEWAY_HEADER",
+        default_value = "x-gateway-authorization",
+        value_parser = header_name
+    )]
+    pub forward_auth_gateway_header: String,
+}
+
+/// An absolute `http://` or `https://` URL without query or fragment; a trailing `/` is dropped.
+fn public_url(value: &str) -> Result<String, String> {
+    let url = value.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    let valid = !rest.is_empty()
+        && url.len() <= 2048
+        && !rest.contains(['?', '#', ' ', '"', '<', '>', '\\'])
+        && rest.chars().all(|c| c.is_ascii_graphic());
+    if !valid {
+        return Err(
+            "must be an absolute URL without query or fragment, e.g. https://api.example.com"
+                .into(),
+        );
+    }
+    Ok(url.to_owned())
 }
 
 /// TLS for every connection, and optionally client certificates (mutual TLS).
@@ -154,9 +201,10 @@ pub struct LimitArgs {
 /// Access tokens issued by TokenService.IssueToken.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// `iss` of issued access tokens.
-    #[arg(long, env = "APIKEYS_TOKEN_ISSUER", default_value = "apikeys")]
-    pub token_issuer: String,
+    /// `iss` of issued access tokens and `issuer` of the OAuth metadata [default: --public-url,
+    /// or `apikeys` without one]. With --public-url too, the two must be equal.
+    #[arg(long, env = "APIKEYS_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
 
     /// Lifetime of issued access tokens, in seconds.
     #[arg(long, env = "APIKEYS_TOKEN_TTL_SECS", default_value_t = 3_600)]
@@ -169,6 +217,16 @@ pub struct TokenArgs {
         default_value_t = 86_400
     )]
     pub token_key_rotation_secs: u64,
+
+    /// How long a new signing key is in the JWKS before it signs anything, in seconds: at least
+    /// the longest time a gateway caches the JWKS (Envoy's jwt_authn: 600 s by default). At
+    /// most half of --token-key-rotation-secs is used.
+    #[arg(
+        long,
+        env = "APIKEYS_TOKEN_KEY_PUBLISH_AHEAD_SECS",
+        default_value_t = 900
+    )]
+    pub token_key_publish_ahead_secs: u64,
 
     /// File holding the key that seals token-signing keys in the database (created if missing;
     /// every replica must use the same one) [default: `<sqlite file>.token-kek`, or

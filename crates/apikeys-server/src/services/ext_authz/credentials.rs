@@ -2,7 +2,8 @@
 //! `id:secret`) lives in `apikeys-credentials`, where it is fuzzed; this module only finds the
 //! header values in Envoy's two header encodings.
 
-pub use apikeys_credentials::{Credentials, Rejection, extract};
+use apikeys_credentials::Rejection;
+pub use apikeys_credentials::extract;
 use apikeys_credentials::{HeaderLookup, single_value};
 use apikeys_proto::ext_authz::{CheckRequest, HttpRequest};
 use apikeys_store::ValidationError;
@@ -81,6 +82,8 @@ mod tests {
     use apikeys_proto::ext_authz::{AttributeContext, Request};
     use bytes::Bytes;
     use prost::Message as _;
+
+    use apikeys_credentials::Credentials;
 
     use super::*;
     use apikeys_credentials::MAX_HEADER_LEN;

@@ -11,7 +11,7 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::ext_authz::v3::{CheckResponseExt as _, DeniedHttpResponseBuilder};
 use tonic::Status;
 
-use super::ExtAuthzSettings;
+use crate::gateway::GatewayHeaders;
 use crate::verification::VerifiedKey;
 
 pub const WWW_AUTHENTICATE: &str = r#"Bearer realm="api""#;
@@ -36,7 +36,7 @@ static UNAVAILABLE: LazyLock<CheckResponse> = LazyLock::new(|| {
 /// OK: the upstream learns whose key it was (overwriting whatever the client sent in those
 /// headers, so it cannot smuggle its own values past the gateway), and never sees the
 /// credentials.
-pub fn allowed(settings: &ExtAuthzSettings, key: &VerifiedKey) -> CheckResponse {
+pub fn allowed(settings: &GatewayHeaders, key: &VerifiedKey) -> CheckResponse {
     CheckResponse::ok(
         &[
             (settings.account_header.as_str(), key.account_id()),
@@ -83,8 +83,8 @@ mod tests {
 
     use super::*;
 
-    fn settings() -> ExtAuthzSettings {
-        ExtAuthzSettings::new("x-api-key", "x-account-id", "x-client-id").unwrap()
+    fn settings() -> GatewayHeaders {
+        GatewayHeaders::new("x-api-key", "x-account-id", "x-client-id").unwrap()
     }
 
     fn decoded(response: &CheckResponse) -> FullCheckResponse {
