@@ -47,7 +47,7 @@ fn traced(metadata: &tracing::Metadata<'_>) -> bool {
         && (*metadata.level() <= tracing::Level::INFO
             || (metadata.is_span()
                 && (target == RPC_TARGET
-                    || target == HTTP_TARGET
+                    || target.starts_with(HTTP_TARGET)
                     || target.starts_with("apikeys::services"))))
 }
 
