@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 
-/// Why a call did not count as a success: a gRPC error, or an answer that is wrong (e.g.
-/// `active=false`, a denied Check).
+/// Why a call did not count as a success: a gRPC or HTTP error, or an answer that is wrong
+/// (e.g. `active=false`, a denied Check, a forward-auth `401`).
 #[derive(Debug, Clone)]
 pub struct CallError {
     pub message: String,
@@ -111,10 +111,10 @@ struct TaskResult {
 }
 
 /// Runs `config.concurrency` tasks, task `i` with the state `make(i)`, closed loop.
-pub async fn run_closed_loop<C, F>(config: LoadConfig, make: F) -> anyhow::Result<LoadResult>
+pub async fn run_closed_loop<C, F>(config: LoadConfig, mut make: F) -> anyhow::Result<LoadResult>
 where
     C: Call,
-    F: Fn(usize) -> C,
+    F: FnMut(usize) -> C,
 {
     let concurrency = config.concurrency.max(1);
     let start = Instant::now() + Duration::from_millis(5);

@@ -1,6 +1,7 @@
-//! `apikeys-bench`: a closed-loop gRPC load generator that measures `apikeys serve` against a
-//! bare tonic server (same message shapes, no work) and against the raw argon2id rate, in one
-//! invocation on one machine, and reports every target as a ratio measured in the same run.
+//! `apikeys-bench`: a closed-loop gRPC and HTTP/1.1 load generator that measures `apikeys serve`
+//! against a bare server on the same stack (same message shapes, no work) and against the raw
+//! argon2id rate, in one invocation on one machine, and reports every target as a ratio measured
+//! in the same run (and the token endpoint's rate against its absolute floor).
 //!
 //! Run it with release builds of both the bench and the server:
 //!
@@ -35,8 +36,9 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "apikeys-bench",
     version,
-    about = "Load generator for apikeys: warm/cold Introspect, ext_authz Check and CreateKey, \
-             each as a ratio to a bare tonic baseline or to the raw argon2id rate"
+    about = "Load generator for apikeys: warm/cold Introspect, ext_authz Check, HTTP forward \
+             auth, POST /auth/token and CreateKey, each as a ratio to a bare baseline on the \
+             same stack or to the raw argon2id rate"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,7 +55,8 @@ enum Command {
     Soak(soak::SoakArgs),
     /// How fast a revocation on one replica reaches another on the same PostgreSQL database.
     Propagation(propagation::PropagationArgs),
-    /// The bare baseline: a tonic IntrospectionService answering a fixed response, no work.
+    /// The bare baseline: a tonic IntrospectionService and an axum forward-auth route on one
+    /// port, answering fixed responses, no work.
     #[command(hide = true)]
     BareServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -72,10 +75,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0.5)]
     pub warmup_secs: f64,
 
-    /// Rounds per concurrency in which the warm scenarios a, b1, b2, c1 and c2 take turns,
-    /// each measured for duration/rounds: a slow spell of a shared machine then falls on both
-    /// sides of a ratio alike instead of on whichever scenario ran during it. Many short turns
-    /// pair each slice with a bare slice close to it in time.
+    /// Rounds per concurrency in which the warm scenarios (a, b1, b2, c1, c2, h, f1, f2, t) take
+    /// turns, each measured for duration/rounds: a slow spell of a shared machine then falls on
+    /// both sides of a ratio alike instead of on whichever scenario ran during it. Many short
+    /// turns pair each slice with a bare slice close to it in time.
     #[arg(long, default_value_t = 25)]
     pub rounds: usize,
 
@@ -88,7 +91,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5)]
     pub cold_rounds: usize,
 
-    /// Concurrencies (closed-loop tasks) for the warm scenarios a, b1, b2, c1, c2.
+    /// Concurrencies (closed-loop tasks) for the warm scenarios a … c2 and h … t.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     pub concurrency: Vec<usize>,
 
@@ -96,7 +99,8 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,16")]
     pub cold_concurrency: Vec<usize>,
 
-    /// Most HTTP/2 connections (tonic Channels) per scenario: min(concurrency, this).
+    /// Most HTTP/2 connections (tonic Channels) per gRPC scenario: min(concurrency, this). The
+    /// HTTP/1.1 scenarios (h, f1, f2, t) open one connection per task.
     #[arg(long, default_value_t = 4)]
     pub max_channels: usize,
 
@@ -108,10 +112,16 @@ pub struct RunArgs {
     #[arg(long, env = "APIKEYS_BIN")]
     pub apikeys_bin: Option<PathBuf>,
 
-    /// Scenarios to run: a (bare), b1 (warm Introspect, client credentials), b2 (warm Introspect,
-    /// access tokens), c1 / c2 (warm ext_authz Check, Basic / Bearer), d (cold Introspect),
-    /// e (CreateKey), rss (memory with --rss-keys cached keys); b and c select both variants.
-    #[arg(long, value_delimiter = ',', default_value = "a,b1,b2,c1,c2,d,e,rss")]
+    /// Scenarios to run: a (bare gRPC), b1 (warm Introspect, client credentials), b2 (warm
+    /// Introspect, access tokens), c1 / c2 (warm ext_authz Check, Basic / Bearer), h (bare
+    /// HTTP/1.1), f1 / f2 (warm HTTP forward auth, Basic / Bearer), t (POST /auth/token),
+    /// d (cold Introspect), e (CreateKey), rss (memory with --rss-keys cached keys); b, c and f
+    /// select both variants.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "a,b1,b2,c1,c2,h,f1,f2,t,d,e,rss"
+    )]
     pub scenarios: Vec<String>,
 
     /// Keys created, cached and then read in RSS scenario.

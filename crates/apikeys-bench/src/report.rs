@@ -23,6 +23,7 @@ pub struct Row {
     pub scenario: String,
     pub description: String,
     pub concurrency: usize,
+    /// gRPC: HTTP/2 connections shared by the tasks; HTTP/1.1: one per task.
     pub channels: usize,
     pub rps: f64,
     pub p50_us: u64,
@@ -31,19 +32,20 @@ pub struct Row {
     pub calls: u64,
     pub errors: u64,
     pub first_error: Option<String>,
-    /// `a` (bare tonic at the same concurrency) or `argon2` (raw argon2id rate).
+    /// `a` (bare tonic at the same concurrency), `h` (bare HTTP/1.1 on the same stack) or
+    /// `argon2` (raw argon2id rate).
     pub baseline: Option<String>,
     pub rps_ratio: Option<f64>,
     pub p99_ratio: Option<f64>,
     /// The server process's CPU time (all threads, user + system) per successful call.
     pub server_cpu_us: Option<f64>,
-    /// `server_cpu_us` over the baseline row's (warm rows, against `a`).
+    /// `server_cpu_us` over the baseline row's (warm rows, against `a` or `h`).
     pub cpu_ratio: Option<f64>,
     /// Calls per second of each measured slice, one per round, in the order measured.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub round_rps: Vec<f64>,
-    /// Each round's rate over `a`'s in the same round (warm rows): how far a slow spell of the
-    /// machine moved one round against the others.
+    /// Each round's rate over its baseline's (`a` or `h`) in the same round (warm rows): how
+    /// far a slow spell of the machine moved one round against the others.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub round_ratios: Vec<f64>,
 }
@@ -133,7 +135,7 @@ impl Report {
         }
     }
 
-    /// Rows in scenario order (a, b1, b2, c1, c2, d, e), then by concurrency.
+    /// Rows in scenario order (a, b1, b2, c1, c2, h, f1, f2, t, d, e), then by concurrency.
     pub fn sort_rows(&mut self) {
         let order = |id: &str| Scenario::ALL.iter().position(|s| s.id() == id);
         self.rows

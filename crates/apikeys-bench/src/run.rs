@@ -1,11 +1,13 @@
 //! `apikeys-bench run`: orders the scenarios so that each ratio's two sides are measured close
-//! together (for each concurrency, rounds in which a, b1, b2, c1 and c2 take turns: warm.rs),
+//! together (for each concurrency, rounds in which a, b1, b2, c1, c2, h, f1, f2 and t take
+//! turns: warm.rs),
 //! then each argon2-bound scenario in rounds with its own raw argon2 baseline (argon2_bound.rs),
 //! then the memory measurement.
 
 mod argon2_bound;
 mod warm;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,6 +16,7 @@ use tonic::transport::Channel;
 use crate::RunArgs;
 use crate::load::{Call, LoadConfig, LoadResult, run_closed_loop};
 use crate::report::{Machine, Report, Row, Settings, command_line, loadavg};
+use crate::scenarios::http::{self, HttpCall, Prepared};
 use crate::scenarios::{Scenario, rss};
 use crate::servers::{ServerProcess, connect_channels, locate_apikeys};
 
@@ -62,9 +65,31 @@ impl Ctx {
         run_closed_loop(config, |task| make(channels[task % channels.len()].clone())).await
     }
 
+    /// One closed-loop measurement over HTTP/1.1, each task on a fresh keep-alive connection of
+    /// its own, with the server's CPU time.
+    async fn measure_http_slice(
+        &self,
+        server: &ServerProcess,
+        mut config: LoadConfig,
+        requests: &Arc<Vec<Prepared>>,
+    ) -> anyhow::Result<LoadResult> {
+        config.server_pid = Some(server.pid);
+        let mut connections = http::connect_all(server.addr, config.concurrency.max(1))
+            .await?
+            .into_iter();
+        run_closed_loop(config, |_task| {
+            HttpCall::new(server.addr, connections.next(), Arc::clone(requests))
+        })
+        .await
+    }
+
     /// Prints a measured row and adds it to the report.
     fn record(&mut self, scenario: Scenario, result: LoadResult) {
-        let channel_count = self.channel_count(result.concurrency);
+        let channel_count = if scenario.is_http() {
+            result.concurrency
+        } else {
+            self.channel_count(result.concurrency)
+        };
         let row = Row::measured(scenario, channel_count, &result);
         eprintln!(
             "  {:<3} c={:<4} {:>9.0} rps  p50 {:>6} µs  p99 {:>6} µs  p999 {:>6} µs  errors {}{}",
@@ -92,7 +117,9 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         bail!("concurrency must be at least 1");
     }
     let selected = Scenario::parse_list(&args.scenarios)?;
-    let needs_apikeys = selected.iter().any(|s| *s != Scenario::Bare);
+    let needs_apikeys = selected
+        .iter()
+        .any(|s| !matches!(s, Scenario::Bare | Scenario::BareHttp));
     let apikeys_bin = if needs_apikeys {
         Some(locate_apikeys(args.apikeys_bin.clone()).await?)
     } else {

@@ -1,6 +1,8 @@
-//! The processes under test: the bare baseline (this binary re-executed as `bare-server`) and
-//! `apikeys serve`. Both print one `… listening on ADDR` line on stdout, which is read with a
-//! deadline; every spawned process is killed when its handle is dropped.
+//! The processes under test: the bare baseline (this binary re-executed as `bare-server`, see
+//! bare.rs) and `apikeys serve`. Both print one `… listening on ADDR` line on stdout, which is
+//! read with a deadline; every spawned process is killed when its handle is dropped.
+
+mod bare;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,94 +10,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use apikeys_proto::pb::introspection_service_server::{
-    IntrospectionService, IntrospectionServiceServer,
-};
-use apikeys_proto::pb::{IntrospectRequest, IntrospectResponse};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Response, Status};
 
+#[cfg(test)]
+pub use self::bare::serve_bare;
+pub use self::bare::{BARE_CLIENT_ID, bare_server_main};
 use crate::transport::Connector;
 
-/// The same limits `apikeys serve` sets, so the baseline runs the same tonic stack.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const MAX_CALLS_PER_CONNECTION: u32 = 1024;
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The bare baseline: same request/response shapes as `apikeys.v1.IntrospectionService`,
-/// a fixed active response of realistic size, no work at all.
-#[derive(Debug, Clone)]
-pub struct BareIntrospection {
-    response: IntrospectResponse,
-}
-
-impl Default for BareIntrospection {
-    fn default() -> Self {
-        Self {
-            response: IntrospectResponse {
-                active: true,
-                client_id: "akc_JpDiPC6klLfhjIO19876ePmP".to_owned(),
-                account_id: "bench-warm".to_owned(),
-                email: "ops@bench.example".to_owned(),
-                create_time: Some(prost_types::Timestamp {
-                    seconds: 1_790_000_000,
-                    nanos: 123_456_000,
-                }),
-                expire_time: None,
-            },
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl IntrospectionService for BareIntrospection {
-    async fn introspect(
-        &self,
-        _request: Request<IntrospectRequest>,
-    ) -> Result<Response<IntrospectResponse>, Status> {
-        Ok(Response::new(self.response.clone()))
-    }
-}
-
-/// Serves the bare baseline on `listener` with the tonic settings of `apikeys serve`.
-pub async fn serve_bare(listener: TcpListener) -> anyhow::Result<()> {
-    tonic::transport::Server::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION)
-        .add_service(
-            IntrospectionServiceServer::new(BareIntrospection::default())
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        // As `apikeys serve` does: `serve_with_incoming` ignores the builder's TCP settings.
-        .serve_with_incoming(
-            TcpIncoming::from(listener)
-                .with_nodelay(Some(true))
-                .with_keepalive(Some(TCP_KEEPALIVE)),
-        )
-        .await
-        .context("bare server failed")
-}
-
-/// `apikeys-bench bare-server`: prints `bare listening on ADDR`, serves until killed.
-pub async fn bare_server_main(listen: SocketAddr) -> anyhow::Result<()> {
-    use std::io::Write;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "bare listening on {addr}")?;
-        stdout.flush()?;
-    }
-    serve_bare(listener).await
-}
 
 /// A spawned server process; killed on drop.
 #[derive(Debug)]

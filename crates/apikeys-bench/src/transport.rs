@@ -6,6 +6,10 @@
 //! scenarios only, on the cores the server is measured on, and the ratios would measure the
 //! client. So every connection here reports no vectored writes; Envoy's own HTTP/2 codec
 //! batches its writes too.
+//!
+//! The HTTP/1.1 scenarios connect through [`connect`] as well: hyper's HTTP/1 client then copies
+//! a request's body into the buffer of its head and sends both in one `write`, as a gateway's
+//! proxy sends a small request.
 
 use std::future::Future;
 use std::io;
@@ -69,11 +73,13 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
-        let addr = self.addr;
-        Box::pin(async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            Ok(TokioIo::new(WholeBufferStream(stream)))
-        })
+        Box::pin(connect(self.addr))
     }
+}
+
+/// One TCP connection with TCP_NODELAY that writes whole buffers.
+pub async fn connect(addr: SocketAddr) -> io::Result<TokioIo<WholeBufferStream>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(TokioIo::new(WholeBufferStream(stream)))
 }

@@ -98,9 +98,15 @@ impl Report {
                 "  {:<4} {:<62} {:>8} {:<10} {}",
                 target.status,
                 target.name,
-                target
-                    .measured
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+                // Ratios (and MiB) with two decimals, rates (t's tokens/s) whole.
+                target.measured.map_or_else(
+                    || "-".to_owned(),
+                    |v| if v >= 1000.0 {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{v:.2}")
+                    }
+                ),
                 target.threshold,
                 target.detail
             );
@@ -113,7 +119,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "settings: {} s measured per row (warm rows: in {} interleaved rounds, each after {} s warmup; d and e: in {} rounds with the raw argon2id rate, each after {} s); channels per row = min(concurrency, {}); {} warm keys",
+            "settings: {} s measured per row (warm rows: in {} interleaved rounds, each after {} s warmup; d and e: in {} rounds with the raw argon2id rate, each after {} s); gRPC channels per row = min(concurrency, {}), HTTP/1.1 rows one connection per task; {} warm keys",
             self.settings.duration_secs,
             self.settings.rounds,
             self.settings.turn_warmup_secs,

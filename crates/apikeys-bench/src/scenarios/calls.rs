@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
 use apikeys_proto::pb::{CreateKeyRequest, IntrospectRequest, IntrospectResponse};
-use base64::Engine;
 use bytes::{BufMut as _, Bytes};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
@@ -22,6 +21,8 @@ use tonic::transport::Channel;
 use tonic_prost::ProstCodec;
 
 use crate::load::{Call, CallError};
+use crate::scenarios::http::basic;
+use crate::servers::BARE_CLIENT_ID;
 
 /// A live key, as CreateKey returned it.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub fn authorized<T>(auth: &MetadataValue<Ascii>, message: T) -> tonic::Request<
 }
 
 /// Spreads the tasks over the keys: task `t`, call `seq` uses key `(seq * 7919) % n`.
-fn pick<T>(items: &[T], seq: u64) -> &T {
+pub fn pick<T>(items: &[T], seq: u64) -> &T {
     let index = (seq.wrapping_mul(7919) % items.len() as u64) as usize;
     &items[index]
 }
@@ -155,11 +156,20 @@ pub fn token_requests(tokens: &[String]) -> Vec<Bytes> {
     }))
 }
 
+/// The key the bare baselines' requests carry (they check nothing): the sizes of a real one.
+pub fn bare_key() -> Key {
+    Key {
+        client_id: BARE_CLIENT_ID.to_owned(),
+        client_secret: "aks_XbBb8OKz8kXnE2Ituf2sXPq0bpIpCY5R1WDNKikOk1q2sTUrj".to_owned(),
+    }
+}
+
 /// The bare baseline's one request: the same sizes as a real client-credentials Introspect.
 pub fn bare_requests() -> Vec<Bytes> {
+    let key = bare_key();
     pre_encoded([IntrospectRequest {
-        client_id: "akc_JpDiPC6klLfhjIO19876ePmP".to_owned(),
-        client_secret: "aks_XbBb8OKz8kXnE2Ituf2sXPq0bpIpCY5R1WDNKikOk1q2sTUrj".to_owned(),
+        client_id: key.client_id,
+        client_secret: key.client_secret,
         token: String::new(),
     }])
 }
@@ -237,11 +247,11 @@ pub fn check_request(index: usize, authorization: String) -> CheckRequest {
 }
 
 pub fn basic_check_requests(keys: &[Key]) -> Vec<Bytes> {
-    pre_encoded(keys.iter().enumerate().map(|(index, key)| {
-        let pair = format!("{}:{}", key.client_id, key.client_secret);
-        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        check_request(index, format!("Basic {encoded}"))
-    }))
+    pre_encoded(
+        keys.iter()
+            .enumerate()
+            .map(|(index, key)| check_request(index, basic(key))),
+    )
 }
 
 pub fn bearer_check_requests(tokens: &[String]) -> Vec<Bytes> {
