@@ -30,6 +30,7 @@ use crate::gateway::Gateway;
 use crate::layers::decode_status::DecodeStatusLayer;
 use crate::layers::request_timeout::RequestTimeoutLayer;
 use crate::layers::rpc::RpcLayer;
+use crate::transport::tls::INVALID_TLS_CONFIG;
 use crate::verification::CredentialVerifier;
 use crate::verification::usage::UsageRecorder;
 
@@ -81,9 +82,7 @@ pub fn router(
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
         .accept_http1(true);
     if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .context("invalid TLS configuration (--tls-cert, --tls-key, --tls-client-ca)")?;
+        builder = builder.tls_config(tls).context(INVALID_TLS_CONFIG)?;
     }
     let Components {
         store,

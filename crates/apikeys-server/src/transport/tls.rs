@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+/// What a certificate and key that the TLS library refuses to pair are reported as.
+pub const INVALID_TLS_CONFIG: &str =
+    "invalid TLS configuration (--tls-cert, --tls-key, --tls-client-ca)";
+
 /// PEM files of a few certificates are a few KiB; refuse to read anything absurd.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
@@ -50,7 +54,7 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
     // The TLS library pairs the key with the certificate only when it builds the acceptor.
     tonic::transport::Server::builder()
         .tls_config(server.clone())
-        .context("invalid TLS configuration (--tls-cert, --tls-key, --tls-client-ca)")?;
+        .context(INVALID_TLS_CONFIG)?;
     Ok(server)
 }
 
