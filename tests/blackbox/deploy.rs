@@ -10,6 +10,7 @@ mod command_lines;
 mod compose_stack;
 mod config_check;
 mod files;
+mod gateways;
 mod manifests;
 mod ports;
 mod process;
