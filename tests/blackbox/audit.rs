@@ -1,5 +1,6 @@
 //! ListAuditEvents: the account's audit trail, newest first, for the owner and admins of that
-//! account under ListKeys' rules, paged with tokens of its own.
+//! account under ListKeys' rules, paged with tokens of its own. Changes made with `apikeys
+//! accounts` name the OS user who ran the command.
 
 use std::collections::HashSet;
 
@@ -7,7 +8,7 @@ use apikeys_proto::pb::{AuditAction, AuditEvent};
 use apikeys_test_support::Backend;
 use tonic::Code;
 
-use crate::harness::{Fixture, assert_code, assert_invalid_argument};
+use crate::harness::{Fixture, apikeys, assert_code, assert_invalid_argument};
 
 backend_suite!(
     changes_are_listed_newest_first_with_actor_and_key,
@@ -16,6 +17,7 @@ backend_suite!(
     only_owner_and_admin_of_the_account_read_the_trail,
     bad_page_size_and_tokens_are_invalid_argument,
     unknown_account_has_an_empty_trail_like_list_keys,
+    cli_changes_name_the_os_user_whatever_user_says,
 );
 
 /// `(action, actor, client_id)` of each event, in the order listed.
@@ -305,4 +307,51 @@ async fn unknown_account_has_an_empty_trail_like_list_keys(backend: Backend) {
         .expect("ListAuditEvents of an unknown account");
     assert!(audit.audit_events.is_empty());
     assert!(audit.next_page_token.is_empty());
+}
+
+/// The name of the user this test runs as, from its user id (`id -un`), not from `$USER`.
+fn os_user_name() -> String {
+    let output = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("run id -un");
+    assert!(output.status.success(), "id -un: {output:?}");
+    let name = String::from_utf8(output.stdout).expect("a UTF-8 user name");
+    name.trim().to_owned()
+}
+
+/// `apikeys accounts enable|disable` records `cli:<user>` for the user the process runs as,
+/// also where `$USER` is unset or empty (service managers, `sudo -i` shells).
+async fn cli_changes_name_the_os_user_whatever_user_says(backend: Backend) {
+    let fixture = Fixture::new(backend).await;
+    let account = "globex";
+    let url = fixture.server.database_url();
+    apikeys(&["accounts", "enable", account, "--database-url", url])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .run()
+        .await
+        .success();
+    apikeys(&["accounts", "disable", account, "--database-url", url])
+        .env("USER", "")
+        .env_remove("LOGNAME")
+        .run()
+        .await
+        .success();
+
+    let owner = fixture.tokens().owner(account);
+    let page = fixture
+        .api()
+        .list_audit_events(&owner, account, 0, "")
+        .await
+        .expect("ListAuditEvents by the owner");
+    let actor = format!("cli:{}", os_user_name());
+    assert_eq!(
+        summary(&page.audit_events),
+        [
+            (AuditAction::ApiAccessDisabled, actor.clone(), String::new()),
+            (AuditAction::ApiAccessEnabled, actor, String::new()),
+        ],
+        "USER unset, then empty"
+    );
 }

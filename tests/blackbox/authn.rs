@@ -1,11 +1,15 @@
-//! Authentication: every RPC answers UNAUTHENTICATED to a missing, malformed, expired or
+//! Authentication: every RPC that takes a caller token (all but the public GetJwks, which
+//! answers whatever the metadata) answers UNAUTHENTICATED to a missing, malformed, expired or
 //! foreign token, and to authorization metadata that is not valid text, without crashing.
 
+use std::collections::BTreeSet;
+
 use apikeys_test_support::Backend;
+use prost::Message as _;
 use tonic::Code;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::harness::{Fixture, TokenBuilder, Tokens, assert_code, bearer, random_hex};
+use crate::harness::{Fixture, RpcOutcome, TokenBuilder, Tokens, assert_code, bearer, random_hex};
 
 backend_suite!(
     control_token_passes_every_rpc,
@@ -22,13 +26,14 @@ fn super_user(tokens: &Tokens, account: &str) -> TokenBuilder {
         .scope("introspect")
 }
 
-/// Asserts every RPC answers UNAUTHENTICATED to `auth`, then that nothing changed.
+/// Asserts every RPC that takes a caller token answers UNAUTHENTICATED to `auth` (and the
+/// public one answers), then that nothing changed.
 async fn assert_unauthenticated_everywhere(
     fixture: &mut Fixture,
     auth: Option<AsciiMetadataValue>,
     what: &str,
 ) {
-    let results = fixture
+    let outcomes = fixture
         .api()
         .call_every_rpc(
             auth,
@@ -37,8 +42,17 @@ async fn assert_unauthenticated_everywhere(
             &fixture.sentinel_secret,
         )
         .await;
-    for (rpc, result) in results {
-        assert_code(result, Code::Unauthenticated, &format!("{rpc} with {what}"));
+    for RpcOutcome {
+        rpc,
+        needs_caller_token,
+        result,
+    } in outcomes
+    {
+        if needs_caller_token {
+            assert_code(result, Code::Unauthenticated, &format!("{rpc} with {what}"));
+        } else if let Err(status) = result {
+            panic!("{rpc} needs no caller token, yet failed with {what}: {status:?}");
+        }
     }
     fixture.assert_intact().await;
 }
@@ -57,11 +71,32 @@ async fn control_token_passes_every_rpc(backend: Backend) {
             &fixture.sentinel_secret,
         )
         .await;
-    for (rpc, result) in results {
+    let called: BTreeSet<&str> = results.iter().map(|outcome| outcome.rpc).collect();
+    let mut declared = declared_rpcs();
+    declared.insert("Authorization/Check".to_owned());
+    assert_eq!(
+        called,
+        declared.iter().map(String::as_str).collect(),
+        "call_every_rpc must call every RPC of proto/apikeys/v1 plus Check"
+    );
+    for RpcOutcome { rpc, result, .. } in results {
         if let Err(status) = result {
             panic!("{rpc} with a valid all-powerful token: {status:?}");
         }
     }
+}
+
+/// The methods of every service in the `apikeys.v1` descriptors the server is built from.
+fn declared_rpcs() -> BTreeSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(apikeys_proto::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    set.file
+        .iter()
+        .filter(|file| file.package() == "apikeys.v1")
+        .flat_map(|file| &file.service)
+        .flat_map(|service| &service.method)
+        .map(|method| method.name().to_owned())
+        .collect()
 }
 
 async fn bad_tokens_are_unauthenticated_on_every_rpc(backend: Backend) {

@@ -156,7 +156,7 @@ async fn config_file_sits_under_flags_and_environment() {
          jwt-audience = \"apikeys\"\ntls-client-allowed-subject = [\"gw-a\", \"gw-b\"]\n",
     );
     let mut command = tokio::process::Command::new(crate::harness::apikeys_bin());
-    command
+    crate::harness::clear_inherited_settings(&mut command)
         .args([
             "serve",
             "--config",
@@ -165,9 +165,7 @@ async fn config_file_sits_under_flags_and_environment() {
             "--max-active-keys",
             "3",
         ])
-        .env("APIKEYS_REQUEST_TIMEOUT_MS", "4000")
-        .env_remove("APIKEYS_DATABASE_URL")
-        .env_remove("APIKEYS_MAX_ACTIVE_KEYS");
+        .env("APIKEYS_REQUEST_TIMEOUT_MS", "4000");
     let output = command.output().await.expect("run --print-config");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -1,17 +1,33 @@
 //! Local mode: `serve` without `--jwt-*` key options trusts tokens minted by `apikeys token`
 //! with the same signing key file; `apikeys accounts` works straight on the database.
+//! `apikeys token` only signs with a key file that exists: `serve` creates it, `token` never does.
 
-use apikeys_test_support::Backend;
+use std::path::{Path, PathBuf};
+
+use apikeys_test_support::{Backend, TestDatabase};
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::harness::{TestServer, Tokens, assert_code, assert_inactive, decode_claims};
+use crate::harness::{TestServer, Tokens, apikeys, assert_code, assert_inactive, decode_claims};
 
 backend_suite!(
     local_mode_story,
     local_mode_rejects_foreign_tokens,
-    token_ttl_sets_expiry
+    token_ttl_sets_expiry,
+    token_without_a_signing_key_fails_and_creates_none,
+    token_signs_with_the_key_serve_created,
 );
+
+/// Claims of a staff caller, as `apikeys token` arguments.
+const STAFF: [&str; 7] = [
+    "--sub",
+    "ops",
+    "--account",
+    "hubpay",
+    "--role",
+    "member",
+    "--staff",
+];
 
 async fn local_mode_story(backend: Backend) {
     let server = TestServer::builder(backend).local_mode().start().await;
@@ -238,4 +254,122 @@ async fn token_ttl_sets_expiry(backend: Backend) {
         .get_account(&staff, "acme")
         .await
         .expect("a fresh local token works");
+}
+
+/// Where `serve` and `token` put the signing key by default: beside the SQLite file, or in the
+/// working directory `dir` on PostgreSQL.
+fn default_key_file(database: &TestDatabase, dir: &Path) -> PathBuf {
+    match database.url().strip_prefix("sqlite://") {
+        Some(db_file) => PathBuf::from(format!("{db_file}.signing-key")),
+        None => dir.join("apikeys.signing-key"),
+    }
+}
+
+/// The `*.signing-key` / `*.key` files in `dir`.
+fn key_files_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "signing-key" || ext == "key")
+        })
+        .collect()
+}
+
+/// A token signed with a key no server uses would be refused everywhere: without the key
+/// file, `apikeys token` fails, names the file it looked for, prints no token and creates no key
+/// (at the default place, or where `--local-signing-key-file` points).
+async fn token_without_a_signing_key_fails_and_creates_none(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let work_dir = tempfile::tempdir().expect("working directory");
+    let default = default_key_file(&database, work_dir.path());
+    let explicit = work_dir.path().join("missing.key");
+    let explicit_arg = explicit.display().to_string();
+    // On PostgreSQL the default is relative to the working directory; the error may name it
+    // either way, so only its file name is looked for.
+    let default_named = match backend {
+        Backend::Sqlite => default.display().to_string(),
+        Backend::Postgres => "apikeys.signing-key".to_owned(),
+    };
+    let cases = [
+        ("at the default place", Vec::new(), &default, default_named),
+        (
+            "named by --local-signing-key-file",
+            vec!["--local-signing-key-file", explicit_arg.as_str()],
+            &explicit,
+            explicit_arg.clone(),
+        ),
+    ];
+    for (what, extra, key_file, named) in cases {
+        let mut args = vec!["token", "--database-url", database.url()];
+        args.extend(STAFF);
+        args.extend(extra);
+        let output = apikeys(&args).current_dir(work_dir.path()).run().await;
+        assert!(
+            !output.status.success(),
+            "apikeys token without a key file {what} exited 0: {output:?}"
+        );
+        assert!(
+            output.stdout.trim().is_empty(),
+            "apikeys token without a key file {what} printed {:?}",
+            output.stdout
+        );
+        assert!(
+            output.stderr.contains(&named),
+            "the error of apikeys token without a key file {what} does not name {named}: {:?}",
+            output.stderr
+        );
+        assert!(
+            !key_file.exists(),
+            "apikeys token created {} ({what})",
+            key_file.display()
+        );
+    }
+    assert_eq!(
+        key_files_in(work_dir.path()),
+        Vec::<PathBuf>::new(),
+        "key files in the working directory"
+    );
+    assert_eq!(
+        key_files_in(database.dir()),
+        Vec::<PathBuf>::new(),
+        "key files beside the database"
+    );
+}
+
+/// Once `serve` has created the key at its default place, `apikeys token` finds it there with
+/// only `--database-url` (and the same working directory), and the server accepts its tokens;
+/// `--local-signing-key-file` naming that key works as well. Neither rewrites the key.
+async fn token_signs_with_the_key_serve_created(backend: Backend) {
+    let server = TestServer::builder(backend)
+        .local_mode_with_default_key_file()
+        .start()
+        .await;
+    let key_file = server.local_key_file().to_owned();
+    let key = std::fs::read(&key_file)
+        .unwrap_or_else(|e| panic!("serve did not create {}: {e}", key_file.display()));
+    let dir = key_file.parent().expect("the key file is in a directory");
+
+    let mut args = vec!["token", "--database-url", server.database_url()];
+    args.extend(STAFF);
+    let output = apikeys(&args).current_dir(dir).run().await;
+    let by_default = output.success().trim().to_owned();
+    server
+        .api()
+        .get_account(&by_default, "acme")
+        .await
+        .expect("a token signed with the key found at the default place works");
+
+    let explicit = server.local_token(&STAFF).await;
+    server
+        .api()
+        .get_account(&explicit, "acme")
+        .await
+        .expect("a token signed with the key named by --local-signing-key-file works");
+    assert_eq!(
+        std::fs::read(&key_file).expect("read the key file"),
+        key,
+        "apikeys token changed the key file"
+    );
 }

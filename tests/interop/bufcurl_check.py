@@ -2,7 +2,8 @@
 """Interop check: drive a running `apikeys serve` with `buf curl`, schema from server reflection only.
 
 No .proto file is given to buf: every request is encoded from descriptors the server returns
-through grpc.reflection. Standard library only.
+through grpc.reflection, Envoy's `envoy.service.auth.v3.Authorization/Check` included. Standard
+library only.
 
 Configuration (environment, set by run.sh):
   BUF                 path of the buf executable
@@ -17,6 +18,7 @@ Prints one line per check and ends with `N passed, M failed`; exit status 1 if a
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -99,6 +101,13 @@ SERVICES = [
     "apikeys.v1.TokenService",
     "grpc.health.v1.Health",
 ]
+# Envoy's ext_authz service: its descriptors come from reflection like ours.
+CHECK = "envoy.service.auth.v3.Authorization/Check"
+# Headers Check tells the upstream, and the credential headers it removes (server defaults).
+ACCOUNT_HEADER = "x-account-id"
+CLIENT_HEADER = "x-client-id"
+CREDENTIAL_HEADERS = ["authorization", "x-api-key"]
+
 METHODS = [
     "apikeys.v1.AccountService/SetApiAccess",
     "apikeys.v1.AccountService/GetAccount",
@@ -251,6 +260,83 @@ def _introspect_revoked():
     assert state["key"]["clientId"] not in json.dumps(j), f"revoked key still listed: {j}"
 
 
+def check_request(headers: dict) -> dict:
+    """What Envoy's ext_authz filter sends for `GET https://api.example.com/v1/payments`."""
+    base = {":authority": "api.example.com", ":method": "GET", ":path": "/v1/payments",
+            ":scheme": "https", "user-agent": "partner-sdk/1.2.3"}
+    return {"attributes": {"request": {"http": {
+        "method": "GET", "path": "/v1/payments", "host": "api.example.com", "scheme": "https",
+        "protocol": "HTTP/1.1", "headers": {**base, **headers}}}}}
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def grpc_code(j: dict) -> int:
+    # google.rpc.Status: code 0 (OK) is the default, so JSON leaves it out (or `status` itself).
+    return int(j.get("status", {}).get("code", 0))
+
+
+def header_values(options: list) -> dict:
+    return {o.get("header", {}).get("key"): o.get("header", {}).get("value") for o in options}
+
+
+def assert_denied_401(j: dict, what: str) -> None:
+    assert grpc_code(j) == UNAUTHENTICATED, f"{what}: want status.code {UNAUTHENTICATED}, got {j}"
+    denied = j.get("deniedResponse")
+    assert denied is not None and "okResponse" not in j, f"{what}: want a deniedResponse, got {j}"
+    assert denied.get("status", {}).get("code") == "Unauthorized", f"{what}: want HTTP 401 in {j}"
+    assert "www-authenticate" in header_values(denied.get("headers", [])), (
+        f"{what}: 401 without www-authenticate: {j}")
+
+
+def _check_listed():
+    got = lines(buf("--list-methods", URL))
+    assert CHECK in got, f"--list-methods lacks {CHECK}; got {got}"
+
+
+def _check_without_credentials():
+    j = call(CHECK, check_request({}), T_GATEWAY).json()
+    assert_denied_401(j, "Check of a request without credentials")
+
+
+def _check_live_key():
+    key = state["key"]
+    j = call(CHECK, check_request({"authorization": basic(key["clientId"], state["secret"])}),
+             T_GATEWAY).json()
+    assert grpc_code(j) == 0, f"Check with a live key's Basic credentials: want OK, got {j}"
+    ok = j.get("okResponse")
+    assert ok is not None and "deniedResponse" not in j, f"want an okResponse, got {j}"
+    headers = header_values(ok.get("headers", []))
+    assert headers.get(ACCOUNT_HEADER) == ACC, f"{ACCOUNT_HEADER} in {j}"
+    assert headers.get(CLIENT_HEADER) == key["clientId"], f"{CLIENT_HEADER} in {j}"
+    removed = ok.get("headersToRemove", [])
+    assert all(h in removed for h in CREDENTIAL_HEADERS), f"headersToRemove in {j}"
+    assert state["secret"] not in json.dumps(j), "the Check answer contains the client secret"
+
+
+def _check_wrong_secret():
+    key = state["key"]
+    bad = state["secret"][:-1] + ("a" if state["secret"][-1] != "a" else "b")
+    j = call(CHECK, check_request({"authorization": basic(key["clientId"], bad)}),
+             T_GATEWAY).json()
+    assert_denied_401(j, "Check with a wrong secret")
+
+
+def _check_revoked_key():
+    key = state["key"]
+    j = call(CHECK, check_request({"authorization": basic(key["clientId"], state["secret"])}),
+             T_GATEWAY).json()
+    assert_denied_401(j, "Check with a revoked key's credentials")
+
+
+def _check_without_caller_token():
+    r = call(CHECK, check_request({}), None)
+    assert r.rc == UNAUTHENTICATED << 3, (
+        f"want exit {UNAUTHENTICATED << 3} (unauthenticated), {r.describe()}")
+
+
 def _no_token():
     r = call("apikeys.v1.AccountService/GetAccount", {"accountId": ACC}, None)
     assert r.rc == UNAUTHENTICATED << 3, (
@@ -278,6 +364,12 @@ def main() -> int:
               _reflect_protocol("grpc-v1alpha"))
     run_check("buf curl --list-methods -> all 10 apikeys.v1 methods + Health/Check", _list_methods)
     run_check("buf curl grpc.health.v1.Health/Check -> SERVING", _health)
+    run_check(f"buf curl --list-methods -> {CHECK} (Envoy descriptors via reflection)",
+              _check_listed)
+    run_check("buf curl Authorization/Check without credentials -> deniedResponse 401",
+              _check_without_credentials)
+    run_check("buf curl Authorization/Check without caller token -> exit 128 (UNAUTHENTICATED<<3)",
+              _check_without_caller_token)
     run_check("buf curl AccountService/SetApiAccess enable", _set_access)
     run_check("buf curl AccountService/GetAccount -> enabled, updateTime", _get_account)
     run_check("buf curl ApiKeyService/CreateKey -> clientId akc_, clientSecret aks_", _create_key)
@@ -287,9 +379,15 @@ def main() -> int:
         run_check("buf curl IntrospectionService/Introspect -> active with account/email",
                   _introspect_active)
         run_check("buf curl IntrospectionService/Introspect wrong secret -> {}", _introspect_wrong)
+        run_check("buf curl Authorization/Check live key (Basic) -> okResponse, identity headers",
+                  _check_live_key)
+        run_check("buf curl Authorization/Check wrong secret -> deniedResponse 401",
+                  _check_wrong_secret)
         run_check("buf curl ApiKeyService/RevokeKey -> revokeTime", _revoke)
         run_check("buf curl Introspect/ListKeys after revoke -> inactive, not listed",
                   _introspect_revoked)
+        run_check("buf curl Authorization/Check revoked key -> deniedResponse 401",
+                  _check_revoked_key)
     run_check("buf curl GetAccount without token -> exit 128 (UNAUTHENTICATED<<3)", _no_token)
     run_check("buf curl GetAccount with owner token -> exit 56 (PERMISSION_DENIED<<3)",
               _owner_on_accounts)

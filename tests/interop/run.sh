@@ -15,10 +15,16 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 START_TIMEOUT="${APIKEYS_START_TIMEOUT:-60}"
 export APIKEYS_RPC_TIMEOUT="${APIKEYS_RPC_TIMEOUT:-20}"
 
-# Flags given to the server/CLI come from the command line only.
-unset APIKEYS_DATABASE_URL APIKEYS_LISTEN APIKEYS_MAX_ACTIVE_KEYS APIKEYS_JWT_HS256_SECRET \
-  APIKEYS_JWT_PUBLIC_KEY_FILE APIKEYS_JWT_JWKS_FILE APIKEYS_JWT_ISSUER APIKEYS_JWT_AUDIENCE \
-  APIKEYS_LOCAL_SIGNING_KEY_FILE
+# Flags given to the server/CLI come from the command line only: every inherited APIKEYS_*
+# setting, OTEL_* and RUST_LOG goes. Kept: this script's own knobs, and the test suite's
+# APIKEYS_TEST_POSTGRES_URL (a build script tracks it, so unsetting it would make
+# `cargo build` below recompile what `cargo test` built).
+for name in $(compgen -e); do
+  case $name in
+  APIKEYS_BIN | APIKEYS_START_TIMEOUT | APIKEYS_RPC_TIMEOUT | APIKEYS_TEST_POSTGRES_URL) ;;
+  APIKEYS_* | OTEL_* | RUST_LOG) unset "$name" ;;
+  esac
+done
 
 RESULTS=()   # "PASS|FAIL  step" lines for the summary
 FAILED=0

@@ -10,29 +10,23 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::harness::apikeys_bin;
+use crate::harness::{apikeys_bin, clear_inherited_settings};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const LISTENING_PREFIX: &str = "apikeys listening on ";
 
-/// `apikeys ARGS…` with exactly `envs` as its settings: inherited `APIKEYS_*` and `OTEL_*`
-/// variables are removed so only the deployment's own configuration applies.
+/// `apikeys ARGS…` with exactly `envs` as its settings: inherited `APIKEYS_*`, `OTEL_*` and
+/// `RUST_LOG` variables are removed so only the deployment's own configuration applies.
 fn command(args: &[String], envs: &[(String, String)]) -> Command {
     let mut command = Command::new(apikeys_bin());
-    command
+    clear_inherited_settings(&mut command)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (var, _) in std::env::vars_os() {
-        let name = var.to_string_lossy();
-        if name.starts_with("APIKEYS_") || name.starts_with("OTEL_") {
-            command.env_remove(&var);
-        }
-    }
-    command.envs(envs.iter().map(|(k, v)| (k, v)));
+        .kill_on_drop(true)
+        .envs(envs.iter().map(|(k, v)| (k, v)));
     command
 }
 

@@ -19,9 +19,6 @@ use std::time::Duration;
 use apikeys_test_support::Backend;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use envoy_types::pb::envoy::service::auth::v3::{
-    AttributeContext, CheckRequest, attribute_context,
-};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::harness::{PgCluster, TestServer, eventually};
@@ -71,36 +68,5 @@ async fn until_count(conn: &mut AsyncPgConnection, what: &str, sql: &str, expect
             "{what}: {count}, not {expected}, after {DEADLINE:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// An Envoy ext_authz CheckRequest for `GET /v1/payments` with Basic client credentials.
-fn basic_check_request(client_id: &str, secret: &str) -> CheckRequest {
-    use base64::Engine as _;
-
-    let credentials =
-        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
-    let headers = [
-        (":method", "GET".to_owned()),
-        (":path", "/v1/payments".to_owned()),
-        ("authorization", format!("Basic {credentials}")),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect();
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request {
-                http: Some(attribute_context::HttpRequest {
-                    method: "GET".into(),
-                    path: "/v1/payments".into(),
-                    host: "api.example.com".into(),
-                    headers,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..AttributeContext::default()
-        }),
     }
 }

@@ -1,6 +1,9 @@
 //! A slow database and an exhausted pool: with its only connection stuck behind a lock, the
 //! server answers other calls UNAVAILABLE once `--db-acquire-timeout-ms` has passed instead of
-//! queueing them, and everything completes normally once the lock is released.
+//! queueing them (each answer comes soon after that timeout, far before the request timeout),
+//! and everything completes normally once the lock is released.
+
+use std::time::{Duration, Instant};
 
 use diesel_async::SimpleAsyncConnection as _;
 use tonic::Code;
@@ -10,6 +13,14 @@ use crate::harness::{Fixture, PgCluster};
 
 /// Concurrent calls made while the pool is exhausted.
 const WAITING_CALLS: usize = 16;
+/// `--db-acquire-timeout-ms`: how long a call waits for the busy connection.
+const ACQUIRE_TIMEOUT_MS: u64 = 500;
+/// `--request-timeout-ms`: when a call queued behind the busy connection would end instead.
+const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// "Fast": each call answers within five acquire timeouts of being made, a quarter of the
+/// request timeout. Calls queued one behind the other (16 × 500 ms) or held until the request
+/// timeout would miss it; one acquire timeout plus a busy machine's delays meets it.
+const FAIL_FAST_BOUND: Duration = Duration::from_millis(5 * ACQUIRE_TIMEOUT_MS);
 
 #[tokio::test]
 #[cfg_attr(
@@ -18,13 +29,19 @@ const WAITING_CALLS: usize = 16;
 )]
 async fn exhausted_pool_fails_fast_with_unavailable() {
     let cluster = PgCluster::start().await;
+    let (acquire_timeout, request_timeout) = (
+        ACQUIRE_TIMEOUT_MS.to_string(),
+        REQUEST_TIMEOUT_MS.to_string(),
+    );
     let server = server_on(
         &cluster,
         &[
             "--db-max-connections",
             "1",
             "--db-acquire-timeout-ms",
-            "500",
+            &acquire_timeout,
+            "--request-timeout-ms",
+            &request_timeout,
         ],
     )
     .await;
@@ -66,23 +83,45 @@ async fn exhausted_pool_fails_fast_with_unavailable() {
                 cold.client_secret.clone(),
             );
             tokio::spawn(async move {
-                match i % 3 {
-                    0 => api.list_keys(&owner, &account, 0, "").await.map(drop),
-                    1 => api.get_account(&staff, &account).await.map(drop),
-                    _ => api.introspect(&gateway, &cold_id, &secret).await.map(drop),
-                }
+                let started = Instant::now();
+                let (rpc, result) = match i % 3 {
+                    0 => (
+                        "ListKeys",
+                        api.list_keys(&owner, &account, 0, "").await.map(drop),
+                    ),
+                    1 => (
+                        "GetAccount",
+                        api.get_account(&staff, &account).await.map(drop),
+                    ),
+                    _ => (
+                        "Introspect",
+                        api.introspect(&gateway, &cold_id, &secret).await.map(drop),
+                    ),
+                };
+                (rpc, result, started.elapsed())
             })
         })
         .collect();
+    let mut slowest = Duration::ZERO;
     for call in waiting {
-        let result = call.await.expect("call task");
+        let (rpc, result, took) = call.await.expect("call task");
         let status = result.expect_err("a call needing the busy connection must not succeed");
         assert_eq!(
             status.code(),
             Code::Unavailable,
-            "pool exhaustion must be UNAVAILABLE: {status:?}"
+            "{rpc}: pool exhaustion must be UNAVAILABLE: {status:?}"
         );
+        assert!(
+            took < FAIL_FAST_BOUND,
+            "{rpc} took {took:?} to fail with the pool exhausted: not fast (bound \
+             {FAIL_FAST_BOUND:?}, acquire timeout {ACQUIRE_TIMEOUT_MS} ms, request timeout \
+             {REQUEST_TIMEOUT_MS} ms)"
+        );
+        slowest = slowest.max(took);
     }
+    eprintln!(
+        "with the pool exhausted, the slowest of {WAITING_CALLS} calls failed in {slowest:?}"
+    );
     assert!(
         !blocked_create.is_finished(),
         "CreateKey finished while its table was locked"

@@ -163,7 +163,7 @@ async fn outage_fails_closed_and_the_server_recovers_without_restart() {
     let check = api
         .check(
             Some(bearer(&fixture.gateway)),
-            super::basic_check_request(&cold_id, &cold.client_secret),
+            crate::harness::basic_check_request(&cold_id, &cold.client_secret),
         )
         .await
         .expect("Check answers even while PostgreSQL is down");

@@ -13,7 +13,7 @@ use diesel::{Connection as _, RunQueryDsl as _};
 use tonic::Code;
 
 use super::burst::{Acknowledged, Burst, assert_acknowledged_calls_held};
-use crate::harness::{Fixture, TestServer, Tokens, apikeys_bin};
+use crate::harness::{Fixture, TestServer, Tokens, apikeys_bin, clear_inherited_settings};
 
 /// Enough for the schema and a few dozen keys, little enough to fill in a moment.
 const DISK_BYTES: u64 = 2 * 1024 * 1024;
@@ -251,13 +251,11 @@ fn set_mode(paths: &[PathBuf], mode: u32) {
 /// `apikeys ARGS…` with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped, to completion.
 async fn run_without_dac_override(args: &[&str]) -> std::process::Output {
     let mut command = tokio::process::Command::new("setpriv");
-    command
+    clear_inherited_settings(&mut command)
         .arg("--bounding-set=-dac_override,-dac_read_search")
         .arg("--")
         .arg(apikeys_bin())
         .args(args)
-        .env_remove("APIKEYS_DATABASE_URL")
-        .env_remove("APIKEYS_LISTEN")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     tokio::time::timeout(super::DEADLINE, command.output())

@@ -1,7 +1,7 @@
 //! `apikeys serve` as a child process on an isolated database.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +12,8 @@ use tokio::process::{Child, Command};
 
 use super::api::Api;
 use super::binary::apikeys_bin;
-use super::cli::{APIKEYS_ENV, CliOutput, run_apikeys};
+use super::child_env::clear_inherited_settings;
+use super::cli::{CliOutput, run_apikeys};
 use super::tokens::Tokens;
 
 /// How long `serve` may take to migrate and print its listening line.
@@ -25,6 +26,8 @@ pub struct TestServer {
     process: Process,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// The working directory of `serve`, if not the test's.
+    current_dir: Option<PathBuf>,
     stderr: Arc<Mutex<String>>,
     api: Api,
     auth: Auth,
@@ -37,6 +40,8 @@ struct Process {
     child: Child,
     addr: SocketAddr,
     stdout_before_listening: Vec<String>,
+    /// Where this child's output starts in the stderr buffer (shared across restarts).
+    stderr_from: usize,
     /// Finishes when the child's stderr reaches EOF.
     stderr_done: tokio::task::JoinHandle<()>,
 }
@@ -53,6 +58,7 @@ pub struct ServerBuilder {
     backend: Backend,
     args: Vec<String>,
     local: bool,
+    default_key_file: bool,
     config_in_env: bool,
     envs: Vec<(String, String)>,
     database_url: Option<String>,
@@ -75,6 +81,15 @@ impl ServerBuilder {
     /// Runs in local mode: no `--jwt-*` key options, an explicit `--local-signing-key-file`.
     pub fn local_mode(mut self) -> Self {
         self.local = true;
+        self
+    }
+
+    /// Runs in local mode with the signing key at its default place: no
+    /// `--local-signing-key-file`, so `<sqlite file>.signing-key`, or `apikeys.signing-key` in
+    /// the working directory on PostgreSQL (`serve` then runs in the database's temp dir).
+    pub fn local_mode_with_default_key_file(mut self) -> Self {
+        self.local = true;
+        self.default_key_file = true;
         self
     }
 
@@ -105,7 +120,18 @@ impl ServerBuilder {
             "--token-kek-file".into(),
             database.dir().join("token.kek").display().to_string(),
         ];
-        let auth = if self.local {
+        let mut current_dir = None;
+        let auth = if self.local && self.default_key_file {
+            let url = self.database_url.as_deref().unwrap_or(database.url());
+            let key_file = match url.strip_prefix("sqlite://") {
+                Some(db_file) => PathBuf::from(format!("{db_file}.signing-key")),
+                None => {
+                    current_dir = Some(database.dir().to_owned());
+                    database.dir().join("apikeys.signing-key")
+                }
+            };
+            Auth::Local { key_file }
+        } else if self.local {
             let key_file = database.dir().join("local-signing.key");
             args.push("--local-signing-key-file".into());
             args.push(key_file.display().to_string());
@@ -137,7 +163,7 @@ impl ServerBuilder {
             args.truncate(1);
         }
         args.extend(self.args);
-        TestServer::spawn(database, auth, args, envs).await
+        TestServer::spawn(database, auth, args, envs, current_dir).await
     }
 }
 
@@ -152,6 +178,7 @@ impl TestServer {
             backend,
             args: Vec::new(),
             local: false,
+            default_key_file: false,
             config_in_env: false,
             envs: Vec::new(),
             database_url: None,
@@ -163,14 +190,16 @@ impl TestServer {
         auth: Auth,
         args: Vec<String>,
         envs: Vec<(String, String)>,
+        current_dir: Option<PathBuf>,
     ) -> Self {
         let stderr = Arc::new(Mutex::new(String::new()));
-        let process = launch(&args, &envs, &stderr).await;
+        let process = launch(&args, &envs, current_dir.as_deref(), &stderr).await;
         let api = Api::connect(process.addr).await;
         Self {
             process,
             args,
             envs,
+            current_dir,
             stderr,
             api,
             auth,
@@ -186,7 +215,7 @@ impl TestServer {
         if let Ok(mut stderr) = self.stderr.lock() {
             stderr.push_str("--- restart ---\n");
         }
-        self.process = launch(&self.args, &self.envs, &self.stderr).await;
+        self.process = self.launch_again().await;
         self.api = Api::connect(self.process.addr).await;
     }
 
@@ -206,7 +235,7 @@ impl TestServer {
         if let Ok(mut stderr) = self.stderr.lock() {
             stderr.push_str("--- graceful restart ---\n");
         }
-        self.process = launch(&self.args, &self.envs, &self.stderr).await;
+        self.process = self.launch_again().await;
         self.api = Api::connect(self.process.addr).await;
     }
 
@@ -223,10 +252,18 @@ impl TestServer {
     /// Waits up to `timeout` for the server to exit and returns its status; it stays down
     /// until [`TestServer::relaunch`].
     pub async fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.exit_within(timeout)
+            .await
+            .unwrap_or_else(|| panic!("server did not exit within {timeout:?}"))
+    }
+
+    /// Like [`TestServer::wait_for_exit`], but `None` if the server is still running after
+    /// `timeout`, for tests that must tell a dead server from a live one.
+    pub async fn exit_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(timeout, self.process.child.wait())
             .await
-            .unwrap_or_else(|_| panic!("server did not exit within {timeout:?}"))
-            .expect("wait for server")
+            .ok()
+            .map(|status| status.expect("wait for server"))
     }
 
     /// [`TestServer::send_signal`] then [`TestServer::wait_for_exit`].
@@ -245,8 +282,19 @@ impl TestServer {
         if let Ok(mut stderr) = self.stderr.lock() {
             stderr.push_str("--- relaunch ---\n");
         }
-        self.process = launch(&self.args, &self.envs, &self.stderr).await;
+        self.process = self.launch_again().await;
         self.api = Api::connect(self.process.addr).await;
+    }
+
+    /// A new server process with the same arguments, environment and working directory.
+    async fn launch_again(&self) -> Process {
+        launch(
+            &self.args,
+            &self.envs,
+            self.current_dir.as_deref(),
+            &self.stderr,
+        )
+        .await
     }
 
     /// The server process id, e.g. to read its memory use from `/proc`.
@@ -259,14 +307,19 @@ impl TestServer {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Everything the server printed on stderr, once it exited (see
-    /// [`TestServer::signal_and_wait`]) and the pipe is drained. Call once per process.
+    /// Everything the current server process (since its last start, restart or relaunch)
+    /// printed on stderr, once it exited (see [`TestServer::signal_and_wait`]) and the pipe is
+    /// drained. Call once per process.
     pub async fn stderr_after_exit(&mut self) -> String {
         tokio::time::timeout(Duration::from_secs(10), &mut self.process.stderr_done)
             .await
             .expect("stderr closes within 10 s of the exit")
             .expect("stderr reader");
-        self.stderr()
+        let stderr = self.stderr();
+        stderr
+            .get(self.process.stderr_from..)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -363,7 +416,7 @@ impl TestServer {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut args = self.args.clone();
         args.extend(extra_args.iter().map(|a| (*a).to_owned()));
-        let process = launch(&args, &self.envs, &stderr).await;
+        let process = launch(&args, &self.envs, self.current_dir.as_deref(), &stderr).await;
         let api = Api::connect(process.addr).await;
         Replica {
             process,
@@ -410,19 +463,21 @@ impl Drop for TestServer {
 async fn launch(
     args: &[String],
     envs: &[(String, String)],
+    current_dir: Option<&Path>,
     stderr: &Arc<Mutex<String>>,
 ) -> Process {
     let mut command = Command::new(apikeys_bin());
-    command
+    if let Some(dir) = current_dir {
+        command.current_dir(dir);
+    }
+    clear_inherited_settings(&mut command)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for var in APIKEYS_ENV {
-        command.env_remove(var);
-    }
-    command.envs(envs.iter().map(|(k, v)| (k, v)));
+        .kill_on_drop(true)
+        .envs(envs.iter().map(|(k, v)| (k, v)));
+    let stderr_from = stderr.lock().map(|s| s.len()).unwrap_or_default();
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("spawn apikeys {args:?}: {e}"));
@@ -454,6 +509,7 @@ async fn launch(
                             child,
                             addr,
                             stdout_before_listening,
+                            stderr_from,
                             stderr_done,
                         };
                     }
