@@ -40,9 +40,12 @@ pub async fn check(State(state): State<HttpState>, request: Request) -> Response
             log_unauthenticated_gateway(&reason.to_string());
             return empty(StatusCode::FORBIDDEN);
         }
-        let headers = shared.gateway.headers();
-        let lookup = ForwardedHeaders(&parts.headers);
-        let credentials = apikeys_credentials::extract(&lookup, &headers.api_key_header);
+        let lookup = ForwardedHeaders {
+            headers: &parts.headers,
+            api_key_header: &shared.api_key_header,
+        };
+        let credentials =
+            apikeys_credentials::extract(&lookup, &shared.gateway.headers().api_key_header);
         match shared
             .gateway
             .decide(credentials, Decider::ForwardAuth)
@@ -124,11 +127,22 @@ fn log_unauthenticated_gateway(reason: &str) {
 }
 
 /// The forwarded request's headers: a credential header sent twice is ambiguous, not picked.
-struct ForwardedHeaders<'a>(&'a HeaderMap);
+/// The two names looked up are known ahead, so neither is parsed per request.
+struct ForwardedHeaders<'a> {
+    headers: &'a HeaderMap,
+    api_key_header: &'a HeaderName,
+}
 
 impl<'a> HeaderLookup<'a> for ForwardedHeaders<'a> {
     fn get(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
-        let mut values = self.0.get_all(name).iter();
+        let name = if name == AUTHORIZATION.as_str() {
+            &AUTHORIZATION
+        } else if name == self.api_key_header.as_str() {
+            self.api_key_header
+        } else {
+            return Ok(None);
+        };
+        let mut values = self.headers.get_all(name).iter();
         let Some(value) = values.next() else {
             return Ok(None);
         };

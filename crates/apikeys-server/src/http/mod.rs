@@ -114,6 +114,7 @@ pub fn routes(state: HttpState) -> axum::Router {
         .route(probes::LIVEZ, get(probes::livez))
         .route(probes::READYZ, get(probes::readyz))
         .fallback(response::not_found)
-        .layer(axum::middleware::from_fn(telemetry::observe))
+        .method_not_allowed_fallback(response::method_not_allowed)
+        .layer(telemetry::ObserveLayer)
         .with_state(state)
 }

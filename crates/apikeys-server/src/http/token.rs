@@ -93,7 +93,7 @@ fn client_credentials(
     let basic = basic_credentials(headers)?;
     let (client_id, secret) = match media_type {
         Some(MediaType::Json) => {
-            let request: JsonRequest = serde_json::from_slice(body).map_err(json_error)?;
+            let request = json_request(body)?;
             (
                 request.client_id,
                 request.client_secret.map(SecretString::from),
@@ -159,6 +159,19 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, H
     }
 }
 
+/// The body as the company's JSON object. serde alone would also take an array of the two
+/// fields, and would not look at the UTF-8 of fields it ignores.
+fn json_request(body: &[u8]) -> Result<JsonRequest, HttpError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| HttpError::invalid_request("the body is not valid UTF-8"))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(HttpError::invalid_request(
+            "the body must be a JSON object {\"clientId\": …, \"clientSecret\": …}",
+        ));
+    }
+    serde_json::from_str(text).map_err(json_error)
+}
+
 /// A fixed description per kind of JSON error: serde's messages may quote the input.
 fn json_error(error: serde_json::Error) -> HttpError {
     let message = error.to_string();
@@ -210,7 +223,12 @@ mod tests {
 
     #[test]
     fn bad_requests_say_what_is_wrong_without_quoting_it() {
-        let cases: [(&[u8], &str); 4] = [
+        let cases: [(&[u8], &str); 6] = [
+            (br#"["akc_a","aks_b"]"#, "must be a JSON object"),
+            (
+                b"{\"clientId\":\"akc_a\",\"clientSecret\":\"aks_b\",\"n\":\"\xff\"}",
+                "not valid UTF-8",
+            ),
             (
                 br#"{"clientId":"akc_a"}"#,
                 "clientId and clientSecret are required",

@@ -83,7 +83,7 @@ where
 
 fn rewrite(headers: &mut HeaderMap) {
     // Cheap test first: only trailers-only error responses carry `grpc-status` in the headers.
-    let Some(code) = headers.get("grpc-status") else {
+    let Some(code) = headers.get(Status::GRPC_STATUS) else {
         return;
     };
     let Some(status) = (code != "0")

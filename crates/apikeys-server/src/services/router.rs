@@ -44,6 +44,12 @@ const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// accepts that and no more.
 const MAX_CHECK_REQUEST_BYTES: usize = 128 * 1024;
 
+/// Largest HTTP/2 header list (all request headers, decoded). A forward-auth request carries
+/// the partner request's headers, and Envoy accepts 60 KiB of them by default; gRPC metadata
+/// (a caller token is at most 8 KiB) is far below it. HTTP/1.1 requests are bounded by hyper's
+/// read buffer (about 400 KiB); past either limit the answer is `431`.
+const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+
 /// What the services share: the store, the caller authenticator and the verification path.
 pub struct Components {
     pub store: Store,
@@ -80,6 +86,7 @@ pub fn router(
         .max_concurrent_streams(settings.max_concurrent_calls_per_connection)
         .http2_keepalive_interval(settings.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .accept_http1(true);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).context(INVALID_TLS_CONFIG)?;
