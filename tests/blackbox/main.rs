@@ -46,6 +46,7 @@ mod deploy;
 mod ext_authz;
 mod faults;
 mod health_reflection;
+mod http;
 mod introspection;
 mod local_mode;
 mod not_found;
