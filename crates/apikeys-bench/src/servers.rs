@@ -16,7 +16,7 @@ use tonic::transport::{Channel, Endpoint};
 
 #[cfg(test)]
 pub use self::bare::serve_bare;
-pub use self::bare::{BARE_CLIENT_ID, bare_server_main};
+pub use self::bare::{BARE_CLIENT_ID, CLIENT_HEADER, bare_server_main};
 use crate::transport::Connector;
 
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use apikeys_proto::pb::api_key_service_client::ApiKeyServiceClient;
 use apikeys_proto::pb::{CreateKeyRequest, IntrospectRequest, IntrospectResponse};
+use base64::Engine as _;
 use bytes::{BufMut as _, Bytes};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
@@ -21,7 +22,6 @@ use tonic::transport::Channel;
 use tonic_prost::ProstCodec;
 
 use crate::load::{Call, CallError};
-use crate::scenarios::http::basic;
 use crate::servers::BARE_CLIENT_ID;
 
 /// A live key, as CreateKey returned it.
@@ -292,6 +292,15 @@ impl Call for CreateKeyCall {
             Err(CallError::wrong_answer("CreateKey answered without a key"))
         }
     }
+}
+
+/// `Authorization: Basic base64(id:secret)`: ext_authz Check (c1) and forward auth (f1).
+pub fn basic(key: &Key) -> String {
+    let pair = format!("{}:{}", key.client_id, key.client_secret);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }
 
 #[cfg(test)]

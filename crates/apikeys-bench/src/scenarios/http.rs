@@ -7,7 +7,6 @@
 
 mod client;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
@@ -18,13 +17,12 @@ use self::client::Payload;
 pub use self::client::{HttpCall, connect_all};
 use crate::load::CallError;
 use crate::scenarios::calls::Key;
+pub use crate::scenarios::calls::basic;
+use crate::servers::CLIENT_HEADER;
 
 /// The header a forward-auth gateway proves itself with (the server's default
 /// `--forward-auth-gateway-header`).
 pub const GATEWAY_HEADER: HeaderName = HeaderName::from_static("x-gateway-authorization");
-/// The identity headers of an allow (the server's default ext_authz header names).
-pub const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("x-account-id");
-pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-client-id");
 
 /// A request built once, before the measurement, as the gRPC scenarios encode theirs once (the
 /// load generator shares the cores with the server); a call clones its parts, which shares
@@ -122,15 +120,6 @@ pub fn forward_auth(
     })
 }
 
-/// `Authorization: Basic base64(id:secret)`.
-pub fn basic(key: &Key) -> String {
-    let pair = format!("{}:{}", key.client_id, key.client_secret);
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
-}
-
 /// f1: one forward-auth request per key, Basic credentials.
 pub fn forward_auth_basic(
     keys: &[Key],
@@ -202,7 +191,10 @@ mod tests {
     #[test]
     fn forward_auth_succeeds_only_on_an_allow_naming_the_key() {
         let expect = Expect::Allow(HeaderValue::from_static("akc_a"));
-        let allow = head(&[(CLIENT_HEADER, "akc_a"), (ACCOUNT_HEADER, "acme")]);
+        let allow = head(&[
+            (CLIENT_HEADER, "akc_a"),
+            (HeaderName::from_static("x-account-id"), "acme"),
+        ]);
         assert!(expect.judge(StatusCode::OK, &allow, b"").is_ok());
         let other = head(&[(CLIENT_HEADER, "akc_b")]);
         assert!(expect.judge(StatusCode::OK, &other, b"").is_err());

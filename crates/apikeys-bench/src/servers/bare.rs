@@ -20,8 +20,6 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::scenarios::http::{ACCOUNT_HEADER, CLIENT_HEADER};
-
 /// The same limits `apikeys serve` sets, so the baseline runs the same tonic stack.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +28,9 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// The identity the bare answers name (what a warm key of the bench looks like).
 pub const BARE_CLIENT_ID: &str = "akc_JpDiPC6klLfhjIO19876ePmP";
+/// The identity headers of an allow (the server's default ext_authz header names).
+pub const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("x-account-id");
+pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-client-id");
 const BARE_ACCOUNT_ID: &str = "bench-warm";
 const AUTH_HEADERS_TO_REMOVE: HeaderName =
     HeaderName::from_static("x-envoy-auth-headers-to-remove");

@@ -155,7 +155,7 @@ mod tests {
     use crate::auth::Minter;
     use crate::load::{LoadConfig, run_closed_loop};
     use crate::scenarios::calls::bare_key;
-    use crate::scenarios::http::{ACCOUNT_HEADER, basic, forward_auth};
+    use crate::scenarios::http::{basic, forward_auth};
     use crate::servers::{BARE_CLIENT_ID, serve_bare};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +175,7 @@ mod tests {
             .expect("answer");
         assert_eq!(response.status(), http::StatusCode::OK);
         let headers = response.headers().clone();
-        assert_eq!(headers[ACCOUNT_HEADER], "bench-warm");
+        assert_eq!(headers["x-account-id"], "bench-warm");
         assert_eq!(headers["x-envoy-auth-headers-to-remove"], "authorization");
         assert_eq!(headers[http::header::CACHE_CONTROL], "no-store");
         assert!(
