@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::DEADLINE;
 use super::client::{Answer, Http};
-use crate::harness::{PgCluster, StopMode, TestServer};
+use crate::harness::{StopMode, TestServer};
 
 backend_suite!(livez_and_readyz_serve);
 
@@ -65,17 +65,7 @@ async fn livez_and_readyz_serve(backend: Backend) {
     ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
 )]
 async fn readyz_follows_postgres_and_livez_does_not() {
-    let cluster = PgCluster::start().await;
-    let server = TestServer::builder(Backend::Sqlite)
-        .database_url(&cluster.url())
-        .args(&[
-            "--health-check-interval-ms",
-            "200",
-            "--db-acquire-timeout-ms",
-            "1000",
-        ])
-        .start()
-        .await;
+    let (cluster, server) = super::server_on_own_cluster().await;
     let http = Http::new(server.addr());
     assert_health(
         &http.get("/readyz").send().await,

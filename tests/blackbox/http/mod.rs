@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use self::client::{Answer, Http, form_component};
 use crate::ext_authz::envoy::basic_raw;
-use crate::harness::Fixture;
+use crate::harness::{Fixture, PgCluster, TestServer};
 
 /// Ends a failing wait; what is awaited takes far less.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -169,4 +169,21 @@ async fn stderr_shows(fixture: &Fixture, needle: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A server on a PostgreSQL cluster of its own (which a test may stop), probing the store every
+/// 200 ms and waiting at most 1 s for a connection, so an outage shows within a test's deadline.
+async fn server_on_own_cluster() -> (PgCluster, TestServer) {
+    let cluster = PgCluster::start().await;
+    let server = TestServer::builder(apikeys_test_support::Backend::Sqlite)
+        .database_url(&cluster.url())
+        .args(&[
+            "--health-check-interval-ms",
+            "200",
+            "--db-acquire-timeout-ms",
+            "1000",
+        ])
+        .start()
+        .await;
+    (cluster, server)
 }

@@ -7,7 +7,7 @@ use apikeys_test_support::Backend;
 use super::client::Answer;
 use super::{assert_oauth_error, company_json, issue_token};
 use crate::ext_authz::envoy::basic;
-use crate::harness::{Fixture, PgCluster, StopMode, TestServer, unknown_client_id};
+use crate::harness::{Fixture, StopMode, TestServer, unknown_client_id};
 
 /// `503`, `Retry-After: 1`.
 #[track_caller]
@@ -86,17 +86,7 @@ async fn a_full_hashing_pool_is_503_never_an_allow() {
     ignore = "set APIKEYS_TEST_POSTGRES_URL to run"
 )]
 async fn a_store_that_is_down_is_503_and_recovers() {
-    let cluster = PgCluster::start().await;
-    let server = TestServer::builder(Backend::Sqlite)
-        .database_url(&cluster.url())
-        .args(&[
-            "--health-check-interval-ms",
-            "200",
-            "--db-acquire-timeout-ms",
-            "1000",
-        ])
-        .start()
-        .await;
+    let (cluster, server) = super::server_on_own_cluster().await;
     let fixture = Fixture::with_server(server).await;
     // Never verified, so only the store can tell whether its secret is right.
     let cold = fixture.create_key("cold@acme.test").await;
